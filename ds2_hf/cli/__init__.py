@@ -1,0 +1,64 @@
+"""The ``ds2`` command line: ``ds2 rate | embed | curate | select | run | push | report | simulate``.
+
+Each sub-command lives in its own module of this package and exposes ``add_parser(subparsers)``, which
+registers the command and sets ``func`` to the function that runs it. Heavy imports happen inside those
+functions, so ``ds2 --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# command name -> module inside ds2_hf.cli
+COMMANDS = {
+    "rate": "rate",
+    "embed": "embed",
+    "curate": "curate",
+    "select": "select",
+    "run": "run",
+    "push": "push",
+    "report": "report",
+    "simulate": "simulate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ds2",
+        description="DS2 data selection: rate samples with an LLM, embed them, curate the noisy ratings, select a "
+        "small, clean, diverse subset and publish it.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f"ds2_hf.cli.{module}")
+        except ModuleNotFoundError as err:  # a command whose module is not part of this build
+            if err.name != f"ds2_hf.cli.{module}":
+                raise
+            continue
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"ds2 {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

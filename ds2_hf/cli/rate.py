@@ -1,0 +1,90 @@
+"""``ds2 rate INPUT OUTPUT --backend ... --model ...``: add DS2 rating columns to a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "rate",
+        help="rate every sample with an LLM and the DS2 prompt (adds rating, rating_details, rating_error)",
+        description="Rate every sample of INPUT with an LLM and the DS2 prompt; write OUTPUT with the columns "
+        "`rating` (0-5, null on failure), `rating_details` and `rating_error`. Finished ratings are cached on disk: "
+        "re-running the same command after an interruption re-uses them and retries only failures. API keys are "
+        "read from an environment variable (see --api-key-env), never from the command line.",
+    )
+    p.add_argument("input", help="Hub dataset id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
+    p.add_argument("output", help="output .parquet/.jsonl/.csv file or a folder (save_to_disk)")
+    p.add_argument("--backend", default="transformers",
+                   choices=("transformers", "vllm", "tgi", "openai", "vllm-server"), help="default: transformers")
+    p.add_argument("--model", default="", help="Hub id / local folder, or the served model name for servers")
+    p.add_argument("--base-url", default=None, help="server URL, e.g. http://localhost:8000/v1 or an endpoint URL")
+    p.add_argument("--api-key-env", default=None,
+                   help="environment variable with the API key (default OPENAI_API_KEY / HF_TOKEN / VLLM_API_KEY)")
+    p.add_argument("--mode", default="generate", choices=("generate", "logprobs"), help="default: generate (paper)")
+    p.add_argument("--split", default="train", help="split of INPUT (default: train)")
+    p.add_argument("--format", default="auto", help="row format (messages, sharegpt, alpaca, dolly, ...) or auto")
+    p.add_argument("--template", default=None, help='str.format template over columns, e.g. "{question}\\n{answer}"')
+    p.add_argument("--style", default="reference", choices=("reference", "tulu", "plain"))
+    p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template file (local backends)")
+    p.add_argument("--max-concurrency", type=int, default=8, help="concurrent server requests (default 8)")
+    p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass, local backends (default 8)")
+    p.add_argument("--max-input-tokens", type=int, default=2048)
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=1.2)
+    p.add_argument("--greedy", action="store_true", help="no sampling (generate mode)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-structured-output", action="store_true", help="free text answers, parsed")
+    p.add_argument("--top-logprobs", type=int, default=20)
+    p.add_argument("--max-retries", type=int, default=6)
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default=None)
+    p.add_argument("--load-in-4bit", action="store_true")
+    p.add_argument("--cache-path", default=None, help="rating cache file (default ~/.cache/ds2_hf/ratings.sqlite)")
+    p.add_argument("--no-cache", action="store_true", help="do not store ratings (an interrupted run starts over)")
+    p.add_argument("--column-prefix", default="", help="prefix of the output columns, e.g. gpt4o_")
+    p.add_argument("--overwrite", action="store_true", help="replace existing rating columns")
+    p.add_argument("--stats", default=None, metavar="JSON", help="also write the run statistics to this file")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import io
+    from ..rating import FatalBackendError, RatingConfig, rate
+
+    chat_template = None
+    if args.chat_template:
+        with open(args.chat_template, encoding="utf-8") as f:
+            chat_template = f.read()
+    config = RatingConfig(
+        model=args.model, backend=args.backend, mode=args.mode, base_url=args.base_url, api_key_env=args.api_key_env,
+        chat_template=chat_template, format=args.format, template=args.template, style=args.style,
+        max_concurrency=args.max_concurrency, batch_size=args.batch_size, max_input_tokens=args.max_input_tokens,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, do_sample=not args.greedy, seed=args.seed,
+        structured_output=not args.no_structured_output, top_logprobs=args.top_logprobs,
+        max_retries=args.max_retries, timeout=args.timeout, dtype=args.dtype, device=args.device,
+        load_in_4bit=args.load_in_4bit, cache=not args.no_cache, cache_path=args.cache_path,
+        column_prefix=args.column_prefix, overwrite=args.overwrite,
+    )
+    dataset = io.load(args.input, split=args.split)
+    try:
+        rated, stats = rate(dataset, config)
+    except FatalBackendError as err:
+        print(f"ds2 rate: error: {err}", file=sys.stderr)
+        return 1
+    io.save(rated, args.output)
+    print(f"ds2 rate: {stats}")
+    print(f"ds2 rate: wrote {len(rated)} rows to {args.output}")
+    if args.stats:
+        with open(args.stats, "w", encoding="utf-8") as f:
+            json.dump(stats.as_dict(), f, indent=2)
+    failed = sum(stats.failed.values())
+    if failed:
+        print(f"ds2 rate: {failed} rows have no rating (see the rating_error column); re-run the same command to "
+              "retry them", file=sys.stderr)
+    return 0

@@ -1,0 +1,96 @@
+"""``ds2 select INPUT OUTPUT -k K``: keep the best K rows by the DS2 rule or a baseline strategy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+
+from ..columns import EMBEDDING, LONG_TAIL_SCORE
+
+_STRATEGIES = ("ds2", "score", "random", "length", "knn", "diversity")  # = ds2_hf.selection.STRATEGIES
+_TIE_BREAKS = ("index", "random")  # = ds2_hf.selection.TIE_BREAKS
+_STYLES = ("reference", "tulu", "plain")  # = ds2_hf.formats.STYLES
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "select",
+        help="select a small subset (DS2 rule or a baseline)",
+        description=textwrap.fill(
+            "Select the best K rows of INPUT and write them, with every column, to OUTPUT (best first). "
+            "Strategies: ds2 = curated score desc, then long-tail score desc (the paper's rule); score = top by "
+            "score, optionally only rows with score >= --threshold (AlpaGasus); random = seeded sample; length = "
+            "longest conversations; knn = largest mean distance to the nearest neighbours; diversity = DEITA-style: "
+            "walk the score order and skip rows whose cosine similarity to a kept row exceeds "
+            "--diversity-threshold. Rows with a null rating are never selected by ds2, score or diversity.",
+            width=100,
+            break_on_hyphens=False,
+        ),
+        epilog="examples:\n"
+        "  ds2 select curated.parquet subset.parquet -k 1000\n"
+        "  ds2 select curated/ alpagasus.jsonl --strategy score --score-column rating --threshold 4.5\n"
+        "  ds2 select curated/ deita.parquet -k 10000 --strategy diversity --diversity-threshold 0.9\n"
+        "  ds2 select pool.jsonl random.parquet --fraction 0.05 --strategy random --seed 1 --report report.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv), data folder or save_to_disk folder")
+    p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
+    p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("-k", "--k", type=int, help="number of rows to select (default: all eligible rows, ranked)")
+    budget.add_argument("--fraction", type=float, help="select this share of the pool instead, in (0, 1]")
+    p.add_argument("--strategy", choices=_STRATEGIES, default="ds2", help="selection strategy (default: ds2)")
+    p.add_argument("--score-column", help="score column (default: curated_rating, else rating)")
+    p.add_argument("--long-tail-column", default=LONG_TAIL_SCORE,
+                   help=f"long-tail score column (default: {LONG_TAIL_SCORE})")
+    p.add_argument("--threshold", type=float, help="keep only rows with score >= THRESHOLD before ranking")
+    p.add_argument("--seed", type=int, default=0, help="seed for --strategy random and --tie-break random (default: 0)")
+    p.add_argument("--tie-break", choices=_TIE_BREAKS, default="index",
+                   help="order of rows with equal keys (default: index)")
+    p.add_argument("--length-column", help="length: numeric column to rank by (default: length of the rendered text)")
+    p.add_argument("--format", default="auto", help="length: row format (default: auto-detect)")
+    p.add_argument("--template", help='length: str.format template over the row, e.g. "{question}\\n\\n{answer}"')
+    p.add_argument("--style", choices=_STYLES, default="reference", help="length: text style (default: reference)")
+    p.add_argument("--embedding-column", default=EMBEDDING, help=f"embedding column (default: {EMBEDDING})")
+    p.add_argument("--diversity-threshold", type=float, default=0.9,
+                   help="diversity: maximum cosine similarity to a kept row (default: 0.9, as DEITA)")
+    p.add_argument("--knn-k", type=int, default=10, help="knn: neighbours to average (default: 10)")
+    p.add_argument("--report", metavar="FILE", help="also write the selection report as JSON to FILE")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .. import io
+    from ..formats import Formatter
+    from ..selection import SelectionConfig, select
+
+    config = SelectionConfig(
+        strategy=args.strategy,
+        k=args.k,
+        fraction=args.fraction,
+        score_column=args.score_column,
+        long_tail_column=args.long_tail_column,
+        threshold=args.threshold,
+        seed=args.seed,
+        tie_break=args.tie_break,
+        length_column=args.length_column,
+        formatter=Formatter(format=args.format, template=args.template, style=args.style),
+        embedding_column=args.embedding_column,
+        diversity_threshold=args.diversity_threshold,
+        knn_k=args.knn_k,
+    )
+    dataset = io.load(args.input, split=args.split)
+    subset, report = select(dataset, config=config, return_report=True)
+    dest = io.save(subset, args.output)
+    if args.report:
+        path = Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    counts = f", scores {report.score_counts}" if report.score_counts else ""
+    print(f"selected {report.n_selected} of {report.n_pool} rows with strategy {report.strategy!r}{counts}; "
+          f"wrote {dest}")
+    return 0

@@ -1,0 +1,317 @@
+"""The NumPy entry point of curation: embeddings and ratings in, curated ratings and a report out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..knn import KnnGraph, build_knn_graph, validate_embeddings
+from .config import CurationConfig
+from .diagnostics import Clusterability, assess_clusterability
+from .faithful import graph_size_needed, run_faithful
+from .joint import heldout_loglik, posterior, select_joint
+from .long_tail import long_tail_score, reference_long_tail_score
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CurationResult:
+    """Output of :func:`curate_scores`. Per-row arrays have length ``N``; unrated rows hold ``-1`` / 0.
+
+    Attributes
+    ----------
+    transition_matrix : ndarray (K, K) float64
+        Estimated ``T[i, j] = P(rated = j | true = i)``; rows are true scores and sum to 1.
+    true_prior : ndarray (K,) float64
+        Estimated ``P(true = i)``.
+    curated : ndarray (N,) int64
+        Curated rating in ``0..K-1``; ``-1`` where the row was unrated (left uncurated).
+    confidence : ndarray (N,) float32 in [0, 1]
+        Confidence in the curated rating: the posterior probability of ``curated`` (joint), or the reference's
+        ``P(suggested) * P(mis-rated)`` for flagged rows and 0 otherwise (faithful).
+    misrated : ndarray (N,) bool
+        Flagged as mis-rated (joint: posterior probability that the raw rating is wrong > 0.5; faithful: the
+        reference's Laplace-smoothed flag frequency > 0.5).
+    noise_score : ndarray (N,) float32 in [0, 1]
+        Higher = more likely mis-rated (joint: ``1 - P(true = rated)``; faithful: flag frequency).
+    suggested : ndarray (N,) int64
+        Most likely other score (what a flagged row would become); ``-1`` for unrated rows.
+    long_tail : ndarray (N,) float32
+        Long-tail score, higher = rarer (mean cosine distance to the 10 nearest neighbours; faithful: the
+        reference's rounded ``2 sigmoid(x) - 1``).
+    posterior : ndarray (N, K) float32 or None
+        Joint method: posterior over the true score after the back-off; ``None`` for faithful.
+    clusterability : Clusterability or None
+        The diagnostic (always computed for the joint method; for faithful when ``backoff`` is on).
+    report : dict
+        JSON-serialisable summary: T, priors, counts, flagged / changed, k-NN method and recall, timings,
+        clusterability, config.
+    graph : KnnGraph
+        The k-NN graph used (reuse it for selection or another curation).
+    details : dict
+        Method-specific details (joint: selected k and weights and every candidate's held-out gain;
+        faithful: HOC loss, sample size, fallback rows).
+    """
+
+    transition_matrix: np.ndarray
+    true_prior: np.ndarray
+    curated: np.ndarray
+    confidence: np.ndarray
+    misrated: np.ndarray
+    noise_score: np.ndarray
+    suggested: np.ndarray
+    long_tail: np.ndarray
+    posterior: np.ndarray | None
+    clusterability: Clusterability | None
+    report: dict
+    graph: KnnGraph | None = field(default=None, repr=False)
+    details: dict = field(default_factory=dict)
+
+
+def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: bool = False) -> np.ndarray:
+    """Ratings as int64 with ``-1`` for missing values (``None`` / NaN / masked / negative-one).
+
+    Raises
+    ------
+    ValueError
+        Wrong length, non-integer values, values outside ``0..K-1`` (naming rows), no rated rows, a single
+        rated value, or an empty class (unless ``allow_empty_classes``).
+    """
+    if isinstance(ratings, np.ma.MaskedArray):
+        ratings = ratings.astype(float).filled(np.nan)
+    arr = np.asarray([np.nan if r is None else r for r in ratings] if not isinstance(ratings, np.ndarray) else ratings)
+    if arr.ndim != 1:
+        raise ValueError(f"ratings must be one-dimensional; got shape {arr.shape}")
+    if len(arr) != n:
+        raise ValueError(
+            f"embeddings have {n} rows but ratings have {len(arr)}; pass one rating (or None) per embedding row"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"ratings must be numbers (or None for unrated rows); got dtype {arr.dtype}")
+    f = arr.astype(np.float64)
+    missing = np.isnan(f) | (f == -1)
+    frac = ~missing & (f != np.round(f))
+    if frac.any():
+        bad = np.flatnonzero(frac)
+        raise ValueError(
+            f"ratings must be integers in 0..{num_classes - 1}; rows {bad[:5].tolist()} hold {f[bad[:5]].tolist()}. "
+            "Round or bin them first (the DS2 scale is 0-5 after compressing 1-10)"
+        )
+    out = np.where(missing, -1, f).astype(np.int64)
+    bad = np.flatnonzero(~missing & ((out < 0) | (out >= num_classes)))
+    if bad.size:
+        raise ValueError(
+            f"ratings must lie in 0..{num_classes - 1} (num_classes={num_classes}); {bad.size} row(s) do not, "
+            f"e.g. rows {bad[:5].tolist()} = {out[bad[:5]].tolist()}. Pass the right num_classes, or compress the "
+            "scale first (ds2_hf.rating compresses 1-10 to 0-5)"
+        )
+    rated = out[out >= 0]
+    if rated.size == 0:
+        raise ValueError("no row is rated (every rating is missing); rate the dataset first (ds2_hf.Rater)")
+    values = np.unique(rated)
+    if values.size == 1:
+        raise ValueError(
+            f"every rated row has rating {values[0]}: there is no disagreement to curate. Check the rating step"
+        )
+    empty = sorted(set(range(num_classes)) - set(values.tolist()))
+    if empty and not allow_empty_classes:
+        raise ValueError(
+            f"no row is rated {empty} of 0..{num_classes - 1}: if your scale has fewer classes pass "
+            f"num_classes={int(values.max()) + 1}, otherwise pass allow_empty_classes=True"
+        )
+    return out
+
+
+def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, graph: KnnGraph | None = None,
+                  **options) -> CurationResult:
+    """Curate noisy ratings with k-NN consensus over their embeddings.
+
+    Parameters
+    ----------
+    embeddings : array-like of float, shape (N, d)
+        One embedding per row (normalised here); no NaN / inf, no all-zero rows.
+    ratings : array-like, shape (N,)
+        Integer ratings in ``0..K-1``; ``None`` / NaN / -1 mark unrated rows, which are excluded from
+        estimation and left uncurated (never treated as 0).
+    config : CurationConfig, optional
+        Base configuration; keyword ``options`` override its fields (e.g. ``method="faithful"``).
+    graph : KnnGraph, optional
+        A precomputed k-NN graph over ``embeddings`` with enough neighbours (built when absent).
+
+    Returns
+    -------
+    CurationResult
+
+    Examples
+    --------
+    >>> from ds2_hf.simulate import simulate
+    >>> from ds2_hf.curation import curate_scores
+    >>> data = simulate(3000, 32, transition="gpt-like", seed=0)
+    >>> res = curate_scores(data.embeddings, data.rated, progress=False)
+    >>> bool((res.curated == data.true).mean() > (data.rated == data.true).mean())
+    True
+    """
+    cfg = CurationConfig.from_options(config, **options)
+    t0 = time.perf_counter()
+    x = validate_embeddings(embeddings)
+    n = len(x)
+    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=cfg.allow_empty_classes)
+    rated = y >= 0
+    n_rated = int(rated.sum())
+    need = cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
+    if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
+        raise ValueError(
+            f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
+            f"to {need} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k"
+        )
+    timings = {}
+    k_graph = min(need, n - 1)
+    if graph is None or graph.k < k_graph:
+        graph = build_knn_graph(x, k_graph, config=cfg.knn, progress=cfg.progress)
+    timings["knn"] = round(time.perf_counter() - t0, 3)
+    if cfg.method == "joint":
+        out = _curate_joint(x, y, graph, cfg, timings)
+    else:
+        out = _curate_faithful(x, y, graph, cfg, timings)
+    t = time.perf_counter()
+    if cfg.method == "faithful":
+        lt = reference_long_tail_score(graph, cfg.long_tail_k, duplicate_quirk=cfg.duplicate_quirk)
+    else:
+        lt = long_tail_score(graph, cfg.long_tail_k)
+    timings["long_tail"] = round(time.perf_counter() - t, 3)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    out.long_tail = lt
+    out.graph = graph
+    out.report = _report(cfg, y, out, graph, timings)
+    logger.info(
+        "curated %d rated rows (%s): %d flagged, %d changed; %s", n_rated, cfg.method,
+        out.report["n_flagged"], out.report["n_changed"],
+        out.clusterability.verdict.split(":")[0] if out.clusterability else "no back-off",
+    )
+    return out
+
+
+def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> CurationResult:
+    t = time.perf_counter()
+    K = cfg.num_classes
+    sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
+                       alphas=cfg.joint_alphas, betas=cfg.joint_betas, selection_rows=cfg.selection_rows,
+                       max_iter=cfg.max_iter, seed=cfg.seed)
+    timings["joint_em"] = round(time.perf_counter() - t, 3)
+    ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
+    rated = y >= 0
+    r = np.bincount(y[rated], minlength=K) / rated.sum()
+    ll = heldout_loglik(sel.state, y, y, ids, sims, alpha=sel.alpha, beta=sel.beta)
+    per_row = ll - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
+    diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
+                                 latent_gain=sel.heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
+    gate = diag.gate if cfg.use_backoff else 1.0
+    q = sel.state.posterior
+    onehot = np.zeros_like(q)
+    onehot[np.flatnonzero(rated), y[rated]] = 1.0
+    q = np.where(rated[:, None], gate * q + (1.0 - gate) * onehot, q)
+    if cfg.curated_value == "expected":
+        best = np.clip(np.rint(q @ np.arange(K)), 0, K - 1).astype(np.int64)
+    else:
+        best = q.argmax(axis=1)
+    conf_best = q[np.arange(len(y)), best]
+    p_raw = np.where(rated, q[np.arange(len(y)), np.maximum(y, 0)], 0.0)
+    change = rated & (best != y) & (conf_best >= cfg.threshold)
+    curated = np.where(change, best, y)
+    curated = np.where(rated, curated, -1)
+    other = q.copy()
+    other[np.flatnonzero(rated), y[rated]] = -1.0
+    suggested = np.where(rated, other.argmax(axis=1), -1)
+    confidence = np.where(rated, q[np.arange(len(y)), np.maximum(curated, 0)], 0.0)
+    misrated = rated & (1.0 - p_raw > 0.5)
+    timings["detect"] = round(time.perf_counter() - t - timings["joint_em"], 3)
+    res = CurationResult(
+        transition_matrix=sel.state.T, true_prior=sel.state.p, curated=curated,
+        confidence=confidence.astype(np.float32), misrated=misrated,
+        noise_score=np.where(rated, 1.0 - p_raw, 0.0).astype(np.float32), suggested=suggested,
+        long_tail=np.empty(0, np.float32), posterior=q.astype(np.float32), clusterability=diag, report={},
+    )
+    res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "iterations": sel.state.iterations,
+                  "candidates": sel.candidates}
+    return res
+
+
+def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> CurationResult:
+    K = cfg.num_classes
+    rated_idx = np.flatnonzero(y >= 0)
+    n_r = len(rated_idx)
+    L = 2 * n_r if cfg.duplicate_quirk else n_r
+    ss = min(cfg.sample_size, int(0.9 * L))
+    m = graph_size_needed(n_r, ss, cfg.detect_k, duplicate_quirk=cfg.duplicate_quirk)
+    t = time.perf_counter()
+    xr = x[rated_idx]
+    if n_r == len(y) and graph.k >= m:
+        g_r = graph.truncate(m)
+    else:  # unrated rows are excluded from estimation: a graph over the rated rows only
+        g_r = build_knn_graph(xr, min(m, n_r - 1), config=cfg.knn, progress=cfg.progress)
+    timings["knn_faithful"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    yr = y[rated_idx]
+    fr = run_faithful(xr, yr, g_r, num_classes=K, num_rounds=cfg.num_rounds, num_epochs=cfg.num_epochs,
+                      sample_size=cfg.sample_size, k=cfg.detect_k, solver=cfg.solver, max_step=cfg.max_step,
+                      lr=cfg.lr, duplicate_quirk=cfg.duplicate_quirk, seed=cfg.seed, progress=cfg.progress)
+    timings["hoc_and_detect"] = round(time.perf_counter() - t, 3)
+    diag = None
+    gate = 1.0
+    if cfg.use_backoff:
+        sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
+                           alphas=cfg.joint_alphas, betas=cfg.joint_betas, selection_rows=cfg.selection_rows,
+                           max_iter=cfg.max_iter, seed=cfg.seed)
+        diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
+                                     latent_gain=sel.heldout_gain - sel.degenerate_gain)
+        gate = diag.gate
+    n = len(y)
+    conf = np.zeros(n)
+    conf[rated_idx] = fr.confidence * gate
+    sugg = np.full(n, -1, np.int64)
+    sugg[rated_idx] = fr.suggested
+    mis = np.zeros(n, bool)
+    mis[rated_idx] = fr.misrated
+    noise = np.zeros(n)
+    noise[rated_idx] = fr.noise_score
+    change = mis & (conf >= cfg.threshold) & (conf > 0)
+    curated = np.where(change, sugg, y)
+    res = CurationResult(
+        transition_matrix=fr.T, true_prior=fr.p, curated=curated, confidence=conf.astype(np.float32),
+        misrated=mis, noise_score=noise.astype(np.float32), suggested=sugg, long_tail=np.empty(0, np.float32),
+        posterior=None, clusterability=diag, report={},
+    )
+    res.details = {"hoc_loss": fr.hoc_loss, "fallback_rows": fr.n_fallback_rows, "graph_k": int(g_r.k),
+                     "sample_size": int(ss)}
+    return res
+
+
+def _report(cfg: CurationConfig, y: np.ndarray, res: CurationResult, graph: KnnGraph, timings: dict) -> dict:
+    K = cfg.num_classes
+    rated = y >= 0
+    report = {
+        "method": cfg.method,
+        "num_classes": K,
+        "n": int(len(y)),
+        "n_rated": int(rated.sum()),
+        "n_unrated": int((~rated).sum()),
+        "transition_matrix": np.round(res.transition_matrix, 6).tolist(),
+        "true_prior": np.round(res.true_prior, 6).tolist(),
+        "rated_prior": np.round(np.bincount(y[rated], minlength=K) / rated.sum(), 6).tolist(),
+        "counts_raw": np.bincount(y[rated], minlength=K).tolist(),
+        "counts_curated": np.bincount(res.curated[rated], minlength=K).tolist(),
+        "n_flagged": int(res.misrated.sum()),
+        "n_changed": int((res.curated != y)[rated].sum()),
+        "confidence_threshold": cfg.threshold,
+        "backoff": cfg.use_backoff,
+        "knn": graph.summary(),
+        "clusterability": res.clusterability.to_dict() if res.clusterability else None,
+        "timings": timings,
+        "config": {k: v for k, v in cfg.to_dict().items() if k != "progress"},
+    }
+    report[cfg.method] = res.details
+    return report

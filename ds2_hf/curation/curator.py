@@ -1,0 +1,267 @@
+"""The Hugging Face face of curation: ``dataset.map(ds2_hf.curate, ...)`` and the :class:`Curator` estimator."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..columns import EMBEDDING, RATING, CurationColumns, check_no_overwrite
+from .config import CurationConfig
+from .core import CurationResult, curate_scores
+
+logger = logging.getLogger(__name__)
+
+
+def _column(batch: Mapping[str, Any], name: str, option: str, producer: str):
+    if name not in batch:
+        raise KeyError(
+            f"column {name!r} not found (columns: {sorted(batch)}); {producer}, or name the column with `{option}=...`"
+        )
+    return batch[name]
+
+
+def _embeddings(col) -> np.ndarray:
+    if isinstance(col, np.ndarray) and col.ndim == 2:
+        return col
+    try:
+        if isinstance(col, np.ndarray) and col.dtype == object:
+            return np.stack(col).astype(np.float32)
+        return np.asarray(col, dtype=np.float32)
+    except (ValueError, TypeError):
+        lengths = sorted({len(v) if v is not None else 0 for v in col})
+        raise ValueError(
+            f"the embedding column has rows of different lengths {lengths[:5]} (or nulls); embed every row with "
+            "one model (ds2_hf.embed) before curating"
+        ) from None
+
+
+def _features(columns: CurationColumns, num_classes: int, with_posterior: bool):
+    from datasets import Features, List, Value
+
+    feats = {
+        columns.curated_rating: Value("int8"),
+        columns.confidence: Value("float32"),
+        columns.misrated: Value("bool"),
+        columns.long_tail: Value("float32"),
+    }
+    if with_posterior:
+        feats[columns.posterior] = List(Value("float32"), length=num_classes)
+    return Features(feats)
+
+
+def result_columns(result: CurationResult, columns: CurationColumns, index=None, *,
+                   with_posterior: bool = True) -> dict[str, Any]:
+    """The curation output as a column dict (``index`` selects rows); unrated rows get a null curated rating."""
+    sl = slice(None) if index is None else np.asarray(index)
+    curated = result.curated[sl]
+    out = {
+        columns.curated_rating: [None if c < 0 else int(c) for c in curated],
+        columns.confidence: result.confidence[sl].astype(np.float32),
+        columns.misrated: result.misrated[sl],
+        columns.long_tail: result.long_tail[sl].astype(np.float32),
+    }
+    if with_posterior and result.posterior is not None:
+        out[columns.posterior] = result.posterior[sl].astype(np.float32)
+    return out
+
+
+class Curator:
+    """Fit DS2 curation on a dataset once, inspect it, and add its columns to datasets.
+
+    Follows the scikit-learn estimator convention: options in ``__init__`` (validated there), learned state in
+    attributes ending with ``_`` after :meth:`fit`.
+
+    Parameters
+    ----------
+    config : CurationConfig, optional
+        Base options; keyword ``options`` override its fields (see :class:`CurationConfig`).
+    rating_column : str, default "rating"
+        Integer ratings in ``0..K-1``; nulls are unrated rows (excluded, left uncurated).
+    embedding_column : str, default "embedding"
+        Fixed-length float vectors (``ds2_hf.embed`` writes them).
+    columns : CurationColumns, optional
+        Output column names (default: ``curated_rating``, ``curation_confidence``, ``misrated``,
+        ``long_tail_score``, ``curation_posterior``).
+    add_posterior : bool, default True
+        Also write the posterior over the true score (joint method only).
+    overwrite : bool, default False
+        Replace existing columns with the output names instead of raising.
+
+    Attributes
+    ----------
+    result_ : CurationResult
+    transition_matrix_ : ndarray (K, K)
+    true_prior_ : ndarray (K,)
+    report_ : dict
+    n_rows_ : int
+
+    Examples
+    --------
+    >>> import datasets
+    >>> from ds2_hf.simulate import simulate
+    >>> from ds2_hf import Curator
+    >>> sim = simulate(2000, 32, seed=0)
+    >>> ds = datasets.Dataset.from_dict({"embedding": sim.embeddings, "rating": sim.rated})
+    >>> curator = Curator(progress=False).fit(ds)
+    >>> curator.transition_matrix_.shape
+    (6, 6)
+    >>> sorted(curator.transform(ds).column_names)[:3]
+    ['curated_rating', 'curation_confidence', 'curation_posterior']
+    """
+
+    def __init__(self, config: CurationConfig | None = None, *, rating_column: str = RATING,
+                 embedding_column: str = EMBEDDING, columns: CurationColumns | None = None,
+                 add_posterior: bool = True, overwrite: bool = False, **options) -> None:
+        self.config = CurationConfig.from_options(config, **options)
+        self.rating_column = rating_column
+        self.embedding_column = embedding_column
+        self.columns = columns or CurationColumns()
+        self.add_posterior = add_posterior
+        self.overwrite = overwrite
+        self.result_: CurationResult | None = None
+
+    # -- fitting -------------------------------------------------------------------------------------------
+    def fit(self, data, ratings=None) -> Curator:
+        """Fit on a :class:`datasets.Dataset`, a column dict, or ``(embeddings, ratings)`` arrays."""
+        if ratings is not None:
+            emb, rat = data, ratings
+        else:
+            if _is_dataset(data):
+                for name, option, fix in ((self.embedding_column, "embedding_column",
+                                           "embed the rows first (ds2_hf.embed / `ds2 embed`)"),
+                                          (self.rating_column, "rating_column",
+                                           "rate the rows first (ds2_hf.Rater / `ds2 rate`)")):
+                    _column(dict.fromkeys(data.column_names), name, option, fix)
+                check_no_overwrite(data.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
+                emb = _embeddings(data.with_format("numpy", columns=[self.embedding_column])[:][self.embedding_column])
+                arrow = data.with_format("arrow", columns=[self.rating_column])[:][self.rating_column]
+                rat = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
+            else:
+                emb = _embeddings(_column(data, self.embedding_column, "embedding_column",
+                                          "embed the rows first (ds2_hf.embed / `ds2 embed`)"))
+                rat = _ratings_array(_column(data, self.rating_column, "rating_column",
+                                             "rate the rows first (ds2_hf.Rater / `ds2 rate`)"))
+        self.result_ = curate_scores(emb, rat, config=self.config)
+        return self
+
+    @property
+    def transition_matrix_(self) -> np.ndarray:
+        return self._fitted().transition_matrix
+
+    @property
+    def true_prior_(self) -> np.ndarray:
+        return self._fitted().true_prior
+
+    @property
+    def report_(self) -> dict:
+        return self._fitted().report
+
+    @property
+    def n_rows_(self) -> int:
+        return len(self._fitted().curated)
+
+    def _fitted(self) -> CurationResult:
+        if self.result_ is None:
+            raise RuntimeError("this Curator is not fitted yet; call .fit(dataset) first")
+        return self.result_
+
+    def _outputs(self) -> tuple[str, ...]:
+        names = self.columns.names()
+        return names if self.add_posterior and self.config.method == "joint" else names[:-1]
+
+    # -- transforming --------------------------------------------------------------------------------------
+    def __call__(self, batch: Mapping[str, Any], indices=None) -> dict[str, Any]:
+        """``dataset.map(curator, batched=True, with_indices=True)``: the fitted columns of those rows."""
+        res = self._fitted()
+        if indices is None:
+            raise ValueError("map the Curator with `with_indices=True` so each batch knows its rows")
+        idx = np.asarray(indices)
+        if idx.size and idx.max() >= len(res.curated):
+            raise ValueError(
+                f"row index {int(idx.max())} is outside the {len(res.curated)} rows the Curator was fitted on; "
+                "transform the dataset it was fitted on"
+            )
+        check_no_overwrite(batch.keys(), self._outputs(), option="columns", overwrite=self.overwrite)
+        return result_columns(res, self.columns, idx, with_posterior=self.add_posterior)
+
+    def transform(self, dataset, **map_kwargs):
+        """Add the curation columns to ``dataset`` (the one it was fitted on), with typed features."""
+        res = self._fitted()
+        if len(dataset) != len(res.curated):
+            raise ValueError(
+                f"the dataset has {len(dataset)} rows but the Curator was fitted on {len(res.curated)}; "
+                "fit and transform the same dataset"
+            )
+        check_no_overwrite(dataset.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
+        features = dataset.features.copy()
+        with_post = self.add_posterior and res.posterior is not None
+        features.update(_features(self.columns, self.config.num_classes, with_post))
+        map_kwargs.setdefault("desc", "Adding curation columns")
+        return dataset.map(self, batched=True, with_indices=True, features=features, **map_kwargs)
+
+    def fit_transform(self, dataset, **map_kwargs):
+        return self.fit(dataset).transform(dataset, **map_kwargs)
+
+    def __getstate__(self) -> dict:
+        # The graph is large and derivable; keep only what transform needs, so hashing stays cheap.
+        state = dict(self.__dict__)
+        if state.get("result_") is not None:
+            from dataclasses import replace
+
+            state["result_"] = replace(state["result_"], graph=None)
+        return state
+
+    def __repr__(self) -> str:
+        fitted = "fitted" if self.result_ is not None else "not fitted"
+        return f"Curator(method={self.config.method!r}, num_classes={self.config.num_classes}, {fitted})"
+
+
+def _is_dataset(obj) -> bool:
+    return hasattr(obj, "column_names") and hasattr(obj, "map")
+
+
+def _ratings_array(col) -> np.ndarray:
+    if isinstance(col, np.ndarray) and col.dtype.kind in "iuf":
+        return col
+    return np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
+
+
+def curate(batch, indices=None, *, config: CurationConfig | None = None, rating_column: str = RATING,
+           embedding_column: str = EMBEDDING, columns: CurationColumns | None = None, add_posterior: bool = True,
+           overwrite: bool = False, **options):
+    """Curate ratings: use it as ``dataset.map(ds2_hf.curate, batched=True, batch_size=None)``.
+
+    Curation is a global step (the k-NN graph and the transition matrix use every row), so the whole dataset
+    must arrive as one batch: pass ``batch_size=None``. Options go through ``fn_kwargs``::
+
+        ds = ds.map(ds2_hf.curate, batched=True, batch_size=None, fn_kwargs={"method": "faithful"})
+
+    Called directly on a :class:`datasets.Dataset`, it returns the curated dataset (``ds2_hf.curate(ds)``).
+    Use :class:`Curator` to keep the transition matrix and report.
+
+    Parameters
+    ----------
+    batch : dict of columns, or datasets.Dataset
+    indices : ignored (accepted so ``with_indices=True`` also works)
+    config, rating_column, embedding_column, columns, add_posterior, overwrite, **options
+        As for :class:`Curator`.
+
+    Returns
+    -------
+    dict of new columns (or a Dataset when given one): ``curated_rating`` (int8, null for unrated rows),
+    ``curation_confidence`` (float32), ``misrated`` (bool), ``long_tail_score`` (float32), and
+    ``curation_posterior`` (K float32, joint method).
+    """
+    curator = Curator(config, rating_column=rating_column, embedding_column=embedding_column, columns=columns,
+                      add_posterior=add_posterior, overwrite=overwrite, **options)
+    if _is_dataset(batch):
+        return curator.fit_transform(batch)
+    check_no_overwrite(batch.keys(), curator._outputs(), option="columns", overwrite=overwrite)
+    curator.fit(batch)
+    rep = curator.report_
+    logger.info("ds2 curation: %d of %d rated rows changed; transition matrix diagonal %s", rep["n_changed"],
+                rep["n_rated"], np.round(np.diag(curator.transition_matrix_), 3).tolist())
+    return result_columns(curator.result_, curator.columns, with_posterior=add_posterior)

@@ -1,0 +1,242 @@
+"""Joint estimation of the transition matrix, the prior and every sample's posterior over its true score.
+
+A Dawid-Skene-style EM over the k-NN graph. Each rated sample ``i`` has a latent true score ``z_i ~ p``; its own
+rating is drawn from ``T[z_i]``; the rating of each neighbour ``j`` is a further, weaker view of ``z_i`` drawn
+from a *neighbour matrix* ``M[z_i]``. ``M = T`` would assume that neighbours always share the true score;
+``M`` is learned instead, so it absorbs how often they do not (k-NN clusterability violations). Each
+neighbour's evidence is tempered by a weight ``w_ij = alpha * exp(beta * (s_ij - s_i1))`` of its cosine
+similarity ``s_ij``; ``alpha``, ``beta`` and the number of neighbours are chosen by the held-out likelihood of
+every sample's own rating predicted from its neighbours alone (:func:`select_joint`), never by hand.
+
+* E-step: ``log q_i(z) = log p(z) + log T[z, y_i] + sum_j w_ij log M[z, y_j]`` (normalised).
+* M-step: ``p = mean q``; ``T[z, y] ∝ sum_i q_i(z) [y_i = y]``; ``M[z, y] ∝ sum_ij w_ij q_i(z) [y_j = y]``.
+
+All functions take the *rows* being modelled (their own ratings and neighbour lists) separately from the
+ratings of the whole pool, so model selection can run on a random subset of rows while neighbours' ratings
+are read from every row. Unrated rows (rating ``-1``) contribute no own-rating term and no neighbour votes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+_EPS = 1e-6
+
+
+@dataclass
+class JointState:
+    """Parameters and posteriors of the joint model."""
+
+    T: np.ndarray  # (K, K) rows = true score
+    p: np.ndarray  # (K,)
+    M: np.ndarray  # (K, K) neighbour view
+    posterior: np.ndarray  # (n_rows, K)
+    iterations: int = 0
+    loglik: float = float("nan")
+
+
+@dataclass
+class _Rows:
+    """Sufficient statistics of the modelled rows: one-hot own ratings and weighted neighbour-rating counts.
+
+    Because a neighbour's evidence depends only on its rating, ``sum_j w_ij log M[z, y_j]`` equals
+    ``(votes @ log(M).T)[i, z]`` with ``votes[i, y] = sum_j w_ij [y_j = y]``: every EM step is O(n K^2),
+    whatever the number of neighbours.
+    """
+
+    y: np.ndarray  # (n,) own ratings, -1 = unrated
+    own: np.ndarray  # (n, K) one-hot own rating (zero row if unrated)
+    votes: np.ndarray  # (n, K) weighted neighbour-rating counts
+
+    @classmethod
+    def build(cls, y_rows, y_pool, nbr_ids, sims, K, alpha, beta) -> _Rows:
+        n, k = nbr_ids.shape
+        nbr_y = y_pool[nbr_ids]
+        w = neighbour_weights(sims, nbr_y >= 0, alpha, beta)
+        flat = (np.arange(n)[:, None] * K + np.maximum(nbr_y, 0)).ravel()
+        votes = np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
+        own = np.zeros((n, K))
+        rated = y_rows >= 0
+        own[np.flatnonzero(rated), y_rows[rated]] = 1.0
+        return cls(y_rows, own, votes)
+
+    def own_loglik(self, T: np.ndarray) -> np.ndarray:
+        """``log T[z, y_i]`` for rated rows, 0 for unrated; shape (n, K)."""
+        return self.own @ np.log(T).T
+
+    def neighbour_loglik(self, M: np.ndarray, gate: float = 1.0) -> np.ndarray:
+        """``gate * sum_j w_ij log M[z, y_j]``; shape (n, K)."""
+        return gate * (self.votes @ np.log(M).T)
+
+
+def neighbour_weights(sims: np.ndarray, nbr_rated: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """Weights ``alpha * exp(beta * (s_ij - s_i1))``, zero for unrated neighbours; shape (n, k)."""
+    s = sims.astype(np.float64)
+    return np.where(nbr_rated, alpha * np.exp(beta * (s - s[:, :1])), 0.0)
+
+
+def _normalise(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    return a / a.sum(axis=axis, keepdims=True)
+
+
+def _softmax_rows(logq: np.ndarray) -> tuple[np.ndarray, float]:
+    norm = logsumexp(logq, axis=1, keepdims=True)
+    return np.exp(logq - norm), float(norm.mean())
+
+
+def _em(rows: _Rows, q: np.ndarray, max_iter: int, tol: float = 1e-6) -> JointState:
+    prev, ll, it = -np.inf, -np.inf, 0
+    for it in range(1, max_iter + 1):
+        p = _normalise(q.sum(axis=0) + _EPS)
+        T = _normalise(q.T @ rows.own + _EPS, axis=1)
+        M = _normalise(q.T @ rows.votes + _EPS, axis=1)
+        q, ll = _softmax_rows(np.log(p)[None, :] + rows.own_loglik(T) + rows.neighbour_loglik(M))
+        if abs(ll - prev) < tol:
+            break
+        prev = ll
+    return JointState(T, p, M, q, it, ll)
+
+
+def _e_step(rows: _Rows, state: JointState, gate: float = 1.0) -> np.ndarray:
+    return _softmax_rows(np.log(state.p)[None, :] + rows.own_loglik(state.T) + rows.neighbour_loglik(state.M, gate))[0]
+
+
+def fit_joint(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, beta: float,
+              init: JointState | None = None, max_iter: int = 100) -> JointState:
+    """Run the EM for fixed neighbour weights.
+
+    Parameters
+    ----------
+    y_rows : ndarray (n,) int64
+        Own ratings of the modelled rows in ``0..K-1``, ``-1`` = unrated.
+    y_pool : ndarray (N,) int64
+        Ratings of every row of the pool (neighbour ids index into it).
+    nbr_ids, sims : ndarray (n, k)
+        Neighbours of the modelled rows (self excluded) and their cosine similarities, most similar first.
+    alpha, beta : float
+        Neighbour weight parameters.
+    init : JointState, optional
+        Warm start (its parameters seed the first E-step); default: own rating plus normalised neighbour votes.
+    """
+    rows = _Rows.build(y_rows, y_pool, nbr_ids, sims, num_classes, alpha, beta)
+    return _fit(rows, init, max_iter)
+
+
+def _fit(rows: _Rows, init: JointState | None, max_iter: int) -> JointState:
+    if init is None:
+        q = _normalise(rows.own + rows.votes / np.maximum(rows.votes.sum(1, keepdims=True), 1e-12) + 1e-3)
+    else:
+        q = _e_step(rows, init)
+    return _em(rows, q, max_iter)
+
+
+def fit_degenerate(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, beta: float) -> JointState:
+    """The "ratings are the truth" model: ``T = I``, ``q = onehot(y)`` and ``M`` in closed form.
+
+    Its held-out likelihood is the baseline that a latent-true-score model must beat before its corrections
+    are trusted (see :mod:`ds2_hf.curation.diagnostics`).
+    """
+    return _degenerate(_Rows.build(y_rows, y_pool, nbr_ids, sims, num_classes, alpha, beta))
+
+
+def _degenerate(rows: _Rows) -> JointState:
+    K = rows.own.shape[1]
+    T = np.eye(K) * (1 - K * _EPS) + _EPS
+    return JointState(T, _normalise(rows.own.sum(0) + _EPS), _normalise(rows.own.T @ rows.votes + _EPS, axis=1),
+                      rows.own)
+
+
+def heldout_loglik(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float) -> np.ndarray:
+    """Log-probability of each row's own rating predicted from its neighbours only; ``nan`` for unrated rows.
+
+    ``log sum_z pi_i(z) T[z, y_i]`` with ``pi_i(z) ∝ p(z) prod_j M[z, y_j]^{w_ij}``. The own rating is not used
+    to form the prediction, so this is an out-of-sample score of how well neighbours explain ratings.
+    """
+    return _heldout(state, _Rows.build(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta))
+
+
+def _heldout(state: JointState, rows: _Rows) -> np.ndarray:
+    logpi = np.log(state.p)[None, :] + rows.neighbour_loglik(state.M)
+    logpi -= logsumexp(logpi, axis=1, keepdims=True)
+    out = logsumexp(logpi + np.log(state.T).T[np.maximum(rows.y, 0)], axis=1)
+    return np.where(rows.y >= 0, out, np.nan)
+
+
+def posterior(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float,
+              gate: float = 1.0) -> np.ndarray:
+    """Posterior over the true score of every modelled row, shape (n, K); ``gate`` scales neighbour evidence."""
+    rows = _Rows.build(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta)
+    return _e_step(rows, state, gate)
+
+
+@dataclass
+class JointSelection:
+    """The selected joint model and the evidence behind it."""
+
+    state: JointState  # fitted on every row
+    k: int
+    alpha: float
+    beta: float
+    heldout_gain: float  # nats per rated row over the marginal, selected joint model
+    degenerate_gain: float  # nats per rated row over the marginal, best "ratings are the truth" model
+    candidates: list  # [k, alpha, beta, heldout_gain] of every candidate
+
+
+def select_joint(
+    y: np.ndarray,
+    nbr_ids: np.ndarray,
+    sims: np.ndarray,
+    *,
+    num_classes: int,
+    ks: tuple[int, ...] = (10, 20, 40),
+    alphas: tuple[float, ...] = (0.25, 0.5, 1.0),
+    betas: tuple[float, ...] = (0.0, 10.0),
+    selection_rows: int = 50000,
+    max_iter: int = 100,
+    seed: int = 0,
+) -> JointSelection:
+    """Choose the number of neighbours and the neighbour weights by held-out likelihood, then fit every row.
+
+    Each candidate ``(k, alpha, beta)`` is fitted, warm-started from a strong-weight solution, on at most
+    ``selection_rows`` random rows (each keeping its neighbours in the full pool) and scored by the mean
+    held-out log-likelihood gain over the rating marginal. The best candidate is refitted on all rows.
+    The best "ratings are the truth" model over the same grid is scored too: the difference is the evidence
+    that the latent-true-score model explains the ratings better than the raw ratings themselves.
+    """
+    K = num_classes
+    kmax = nbr_ids.shape[1]
+    ks = tuple(sorted({min(k, kmax) for k in ks}))
+    n = len(y)
+    rated = y >= 0
+    marg = np.log(np.maximum(np.bincount(y[rated], minlength=K) / max(rated.sum(), 1), 1e-12))
+    rng = np.random.default_rng(seed)
+    sel = np.sort(rng.choice(n, selection_rows, replace=False)) if n > selection_rows else np.arange(n)
+    ys, ids_s, sims_s = y[sel], nbr_ids[sel], sims[sel]
+    ok = ys >= 0
+
+    def gain(state: JointState, rows: _Rows) -> float:
+        ll = _heldout(state, rows)
+        return float(np.mean(ll[ok] - marg[ys[ok]]))
+
+    def rows_for(k: int, a: float, b: float) -> _Rows:
+        return _Rows.build(ys, y, ids_s[:, :k], sims_s[:, :k], K, a, b)
+
+    base = _fit(rows_for(ks[len(ks) // 2], 1.0, 0.0), None, max_iter)
+    best, deg_best, candidates = None, -np.inf, []
+    for k in ks:
+        for a in alphas:
+            for b in betas:
+                rows = rows_for(k, a, b)
+                st = _fit(rows, base, max_iter)
+                g = gain(st, rows)
+                candidates.append([int(k), float(a), float(b), round(g, 5)])
+                if best is None or g > best[0]:
+                    best = (g, k, a, b, st)
+                deg_best = max(deg_best, gain(_degenerate(rows), rows))
+    g, k, a, b, st = best
+    if len(sel) < n:
+        st = fit_joint(y, y, nbr_ids[:, :k], sims[:, :k], num_classes=K, alpha=a, beta=b, init=st, max_iter=max_iter)
+    return JointSelection(st, int(k), float(a), float(b), float(g), float(deg_best), candidates)

@@ -1,0 +1,80 @@
+"""Read and write datasets wherever users keep them: a Hub id, a local parquet / jsonl / json / csv file, a
+folder of such files (e.g. one written by :func:`ds2_hf.save_subset`), or a ``save_to_disk`` folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_EXT_BUILDER = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
+
+
+def load(source: str | os.PathLike, *, split: str = "train", revision: str | None = None, name: str | None = None):
+    """Load a :class:`datasets.Dataset` from a Hub id, a local data file, a data folder or a ``save_to_disk`` folder.
+
+    Parameters
+    ----------
+    source : str or path
+        ``"org/name"`` (Hub), ``"rows.parquet"`` / ``.jsonl`` / ``.json`` / ``.csv`` / ``.arrow``, a folder of
+        data files, or a folder written by ``Dataset.save_to_disk``.
+    split : str, default "train"
+        Split to return when the source has several.
+    revision, name : str, optional
+        Hub revision and config name.
+
+    Raises
+    ------
+    FileNotFoundError
+        A local-looking path that does not exist.
+    """
+    import datasets
+
+    path = Path(source)
+    if path.exists():
+        if path.is_dir():
+            if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+                return datasets.load_from_disk(str(path))
+            if (path / "dataset_dict.json").exists():
+                dd = datasets.load_from_disk(str(path))
+                return dd[split] if split in dd else dd[next(iter(dd))]
+            return datasets.load_dataset(str(path), split=split)
+        suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
+        builder = _EXT_BUILDER.get(suffix.removesuffix(".gz") if suffix.endswith(".gz") else suffix)
+        if builder is None:
+            raise ValueError(
+                f"cannot read {str(path)!r}: unknown file type {path.suffix!r}; use one of "
+                f"{sorted(_EXT_BUILDER)} or a dataset folder"
+            )
+        return datasets.load_dataset(builder, data_files=str(path), split="train")
+    looks_local = str(source).startswith((".", "/", "~")) or Path(source).suffix in _EXT_BUILDER
+    if looks_local:
+        raise FileNotFoundError(f"no such file or folder: {str(source)!r}")
+    return datasets.load_dataset(str(source), name, split=split, revision=revision)
+
+
+def save(dataset, dest: str | os.PathLike) -> Path:
+    """Write ``dataset`` atomically: to a data file by extension, else as a ``save_to_disk`` folder.
+
+    The data are written to a temporary sibling and moved into place, so an interrupted write never leaves a
+    half-written file under ``dest``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        if dest.suffix == ".parquet":
+            dataset.to_parquet(str(tmp / dest.name))
+        elif dest.suffix in (".jsonl", ".json"):
+            dataset.to_json(str(tmp / dest.name), lines=dest.suffix == ".jsonl")
+        elif dest.suffix == ".csv":
+            dataset.to_csv(str(tmp / dest.name))
+        else:
+            dataset.save_to_disk(str(tmp / dest.name))
+        if dest.exists():
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+        os.replace(tmp / dest.name, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -1,0 +1,253 @@
+"""Local rating with ``transformers``: batched, left-padded, any dtype / device, optional 4-bit (bitsandbytes).
+
+* ``score`` (logprobs mode): one forward pass over ``chat_template(messages) + answer_prefix``; the last position's
+  next-token distribution over the score tokens gives the rating. When the tokenizer spells ``10`` as ``1`` + ``0``
+  one extra single-token step (re-using the KV cache) reads ``P("0" | "1")``.
+* ``generate`` with ``structured_output=True``: the JSON skeleton ``{"Rarity": _, "Complexity": _,
+  "Informativeness": _, "Overall rating": _}`` is fixed text and only the four numbers are decoded, each one
+  chosen from the model's distribution over 1..10 (sampled with the configured temperature / top-k / top-p, or
+  greedy). The answer is valid by construction; it costs four (eight with a two-token ``10``) forward passes over
+  the prompt. Each sample's sampler is seeded by ``seed`` and its text, so results do not depend on batching.
+* ``generate`` with ``structured_output=False``: free ``model.generate`` with the reference's sampling; the answer
+  goes through the robust parser.
+
+Prompts longer than ``max_input_tokens`` (or the model's context) have their *sample* cut at a token boundary to
+fit; the row is flagged ``truncated``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..._import_utils import require
+from ..parsing import JSON_KEYS
+from ..prompt import render_chat
+from ..scores import distribution_from_logprobs
+from .base import OnResult, RawResult, ScoreTokens, choose_score, probe_score_tokens
+
+logger = logging.getLogger(__name__)
+
+# tokens kept free after the prompt for the JSON skeleton or the answer prefix's continuation
+_SKELETON_RESERVE = 48
+
+
+def _sample_rng(seed: int, text: str) -> np.random.Generator:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+class TransformersBackend:
+    """Rate with a local ``transformers`` causal LM.
+
+    Parameters
+    ----------
+    config : RatingConfig
+    model, tokenizer : optional
+        Already loaded objects (otherwise loaded lazily from ``config.model``).
+    """
+
+    def __init__(self, config, *, model=None, tokenizer=None):
+        self.config = config
+        self._model = model
+        self._tokenizer = tokenizer
+        self._score_tokens: ScoreTokens | None = None
+
+    # --- loading -------------------------------------------------------------------------------------------
+    def identity(self) -> dict:
+        return {"backend": "transformers", "model": self.config.model, "revision": self.config.revision}
+
+    def _load(self):
+        if self._model is not None and self._tokenizer is not None:
+            return self._model, self._tokenizer
+        torch = require("torch", extra="rate", purpose="the transformers rating backend")
+        transformers = require("transformers", extra="rate", purpose="the transformers rating backend")
+        cfg = self.config
+        if self._tokenizer is None:
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(
+                cfg.model, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
+            )
+        if self._model is None:
+            kwargs: dict = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+            kwargs["dtype"] = cfg.dtype if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+            device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if cfg.load_in_4bit:
+                require("bitsandbytes", extra="rate", purpose="4-bit loading (load_in_4bit=True)")
+                kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=torch.bfloat16,
+                )
+                kwargs["device_map"] = "auto" if device in ("auto", "cuda") else device
+            elif device == "auto":
+                kwargs["device_map"] = "auto"
+            model = transformers.AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
+            if "device_map" not in kwargs:
+                model = model.to(device)
+            self._model = model.eval()
+        tok = self._tokenizer
+        tok.padding_side = "left"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+        return self._model, self._tokenizer
+
+    def close(self) -> None:
+        self._model = None
+        self._score_tokens = None
+
+    @property
+    def score_tokens(self) -> ScoreTokens:
+        if self._score_tokens is None:
+            _, tok = self._load()
+            self._score_tokens = probe_score_tokens(tok, self._answer_prefix_probe())
+        return self._score_tokens
+
+    def _answer_prefix_probe(self) -> str:
+        # every score slot of the skeleton ends like the answer prefix: '"<Key>": '
+        return self.config.prompt.answer_prefix
+
+    def _context_budget(self, reserve: int) -> int:
+        model, _ = self._load()
+        limit = getattr(getattr(model, "config", None), "max_position_embeddings", None) or 10**9
+        return max(1, min(self.config.max_input_tokens, int(limit) - reserve))
+
+    # --- prompt preparation --------------------------------------------------------------------------------
+    def _render(self, conversation: str) -> str:
+        _, tok = self._load()
+        return render_chat(tok, self.config.prompt.messages(conversation), chat_template=self.config.chat_template)
+
+    def prepare(self, conversation: str, *, reserve: int) -> tuple[str | None, int, bool, str | None]:
+        """Render one prompt within the token budget: ``(prompt text, n tokens, truncated, error)``."""
+        _, tok = self._load()
+        budget = self._context_budget(reserve)
+        text = self._render(conversation)
+        n = len(tok(text, add_special_tokens=False)["input_ids"])
+        if n <= budget:
+            return text, n, False, None
+        conv_ids = tok(conversation, add_special_tokens=False)["input_ids"]
+        overhead = n - len(conv_ids)
+        keep = budget - overhead
+        for _ in range(4):
+            if keep <= 0:
+                return None, n, True, (
+                    f"context_length: the prompt without the sample takes {overhead} tokens, more than the budget "
+                    f"of {budget}; raise max_input_tokens or shorten the prompt template"
+                )
+            text = self._render(tok.decode(conv_ids[:keep], skip_special_tokens=True))
+            n = len(tok(text, add_special_tokens=False)["input_ids"])
+            if n <= budget:
+                return text, n, True, None
+            keep -= n - budget
+        return None, n, True, f"context_length: could not fit the sample into {budget} tokens"
+
+    # --- forward passes ------------------------------------------------------------------------------------
+    def distributions(self, texts: Sequence[str]) -> list[tuple[np.ndarray, float]]:
+        """Score distributions (and valid-score mass) of the token following each text. One batch."""
+        import torch
+
+        model, tok = self._load()
+        st = self.score_tokens
+        enc = tok(list(texts), add_special_tokens=False, padding=True, return_tensors="pt")
+        device = next(model.parameters()).device
+        ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=st.ten is None)
+            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+            second = None
+            if st.ten is None:
+                one = torch.full((ids.shape[0], 1), st.one, dtype=ids.dtype, device=device)
+                out2 = model(
+                    input_ids=one,
+                    attention_mask=torch.cat([mask, torch.ones_like(one)], dim=1),
+                    position_ids=pos[:, -1:] + 1,
+                    past_key_values=out.past_key_values,
+                    use_cache=False,
+                )
+                second = torch.log_softmax(out2.logits[:, -1, :].float(), dim=-1).cpu().numpy()
+        first = first.cpu().numpy()
+        return [
+            distribution_from_logprobs(
+                first[i], st.scores, ten_id=st.ten, digit_ids=st.digits,
+                second=None if second is None else second[i], normalized=True,
+            )
+            for i in range(len(texts))
+        ]
+
+    def _batches(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
+        """Prepare every prompt, report the failures, and yield length-sorted batches of the rest."""
+        prepared = []
+        for i, conv in enumerate(conversations):
+            text, n, truncated, error = self.prepare(conv, reserve=reserve)
+            if error is not None:
+                on_result(i, RawResult(error=error, truncated=truncated, prompt_tokens=n))
+            else:
+                prepared.append((n, i, text, truncated))
+        prepared.sort()
+        bs = self.config.batch_size
+        for start in range(0, len(prepared), bs):
+            yield prepared[start : start + bs]
+
+    def score(self, conversations: Sequence[str], on_result: OnResult) -> None:
+        prefix = self.config.prompt.answer_prefix
+        for batch in self._batches(conversations, _SKELETON_RESERVE, on_result):
+            dists = self.distributions([text + prefix for _, _, text, _ in batch])
+            for (n, i, _, truncated), (dist, mass) in zip(batch, dists):
+                on_result(i, RawResult(distribution=dist.tolist(), score_mass=mass, prompt_tokens=n,
+                                       completion_tokens=1, truncated=truncated))
+
+    def generate(self, conversations: Sequence[str], on_result: OnResult) -> None:
+        cfg = self.config
+        if cfg.structured_output:
+            for batch in self._batches(conversations, _SKELETON_RESERVE, on_result):
+                answers = self.skeleton_answers([text for _, _, text, _ in batch], [conversations[i] for _, i, _, _ in batch])
+                _, tok = self._load()
+                for (n, i, _, truncated), answer in zip(batch, answers):
+                    on_result(i, RawResult(text=answer, prompt_tokens=n, truncated=truncated,
+                                           completion_tokens=len(tok(answer, add_special_tokens=False)["input_ids"])))
+            return
+        for batch in self._batches(conversations, cfg.max_new_tokens, on_result):
+            for (n, i, _, truncated), (answer, n_new) in zip(batch, self.free_answers([t for _, _, t, _ in batch])):
+                on_result(i, RawResult(text=answer, prompt_tokens=n, completion_tokens=n_new, truncated=truncated))
+
+    def skeleton_answers(self, prompts: Sequence[str], seeds: Sequence[str] | None = None) -> list[str]:
+        """Decode the four numbers of the JSON skeleton after each prompt (see the module docstring)."""
+        cfg = self.config
+        seeds = seeds if seeds is not None else prompts
+        rngs = [_sample_rng(cfg.seed, s) for s in seeds]
+        answers = [""] * len(prompts)
+        for k, key in enumerate(JSON_KEYS):
+            piece = ("{" if k == 0 else ", ") + f'"{key}": '
+            answers = [a + piece for a in answers]
+            dists = self.distributions([p + a for p, a in zip(prompts, answers)])
+            for j, (dist, _) in enumerate(dists):
+                s = choose_score(dist, do_sample=cfg.do_sample, temperature=cfg.temperature, top_k=cfg.top_k,
+                                 top_p=cfg.top_p, rng=rngs[j])
+                answers[j] += str(s)
+        return [a + "}" for a in answers]
+
+    def free_answers(self, prompts: Sequence[str]) -> list[tuple[str, int]]:
+        """Free generation with the configured sampling; returns ``(answer, new tokens)`` per prompt."""
+        import torch
+
+        cfg = self.config
+        model, tok = self._load()
+        enc = tok(list(prompts), add_special_tokens=False, padding=True, return_tensors="pt")
+        device = next(model.parameters()).device
+        torch.manual_seed(cfg.seed)
+        kwargs = dict(max_new_tokens=cfg.max_new_tokens, do_sample=cfg.do_sample and cfg.temperature > 0,
+                      pad_token_id=tok.pad_token_id)
+        if kwargs["do_sample"]:
+            kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k)
+        with torch.inference_mode():
+            out = model.generate(input_ids=enc["input_ids"].to(device),
+                                 attention_mask=enc["attention_mask"].to(device), **kwargs)
+        new = out[:, enc["input_ids"].shape[1]:]
+        results = []
+        for row in new:
+            ids = row.tolist()
+            n_new = sum(1 for t in ids if t != tok.pad_token_id) or len(ids)
+            results.append((tok.decode(ids, skip_special_tokens=True), n_new))
+        return results

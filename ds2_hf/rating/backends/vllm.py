@@ -1,0 +1,144 @@
+"""Offline batch rating with vLLM (``pip install "ds2-hf[vllm]"``, a CUDA machine or the CPU build).
+
+* ``generate``: ``LLM.chat`` over all prompts at once, with the reference's sampling and, when
+  ``structured_output``, a JSON-schema constraint (``StructuredOutputsParams`` on vLLM >= 0.10.2,
+  ``GuidedDecodingParams`` before).
+* ``score``: prompts rendered with the model's chat template plus the answer prefix; one generated token with
+  ``top_logprobs`` alternatives gives the score distribution (a second one-token pass after ``"1"`` when the
+  tokenizer spells ``10`` as ``1`` + ``0``).
+
+vLLM schedules the whole list itself (continuous batching), so ``batch_size`` is not used; ``rate`` hands vLLM
+one ``datasets.map`` batch at a time, which is also the granularity of the on-disk cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..._import_utils import require
+from ..prompt import json_schema, render_chat
+from ..scores import distribution_from_logprobs
+from .base import OnResult, RawResult, ScoreTokens, probe_score_tokens
+
+
+class VLLMBackend:
+    """Rate with ``vllm.LLM`` (imported on first use; a clear ImportError names the extra when missing)."""
+
+    def __init__(self, config, *, llm=None):
+        self.config = config
+        self._llm = llm
+        self._score_tokens: ScoreTokens | None = None
+
+    def identity(self) -> dict:
+        return {"backend": "vllm", "model": self.config.model, "revision": self.config.revision}
+
+    def _load(self):
+        if self._llm is None:
+            vllm = require("vllm", extra="vllm", purpose="the vLLM rating backend")
+            cfg = self.config
+            self._llm = vllm.LLM(
+                model=cfg.model, revision=cfg.revision, dtype=cfg.dtype, seed=cfg.seed,
+                trust_remote_code=cfg.trust_remote_code, max_model_len=cfg.max_input_tokens + cfg.max_new_tokens,
+                quantization="bitsandbytes" if cfg.load_in_4bit else None,
+            )
+        return self._llm
+
+    def close(self) -> None:
+        self._llm = None
+
+    def _tokenizer(self):
+        return self._load().get_tokenizer()
+
+    def _prompts(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
+        """Rendered prompts within budget (sample truncated and flagged when needed)."""
+        tok = self._tokenizer()
+        cfg = self.config
+        budget = cfg.max_input_tokens
+        out = []
+        for i, conv in enumerate(conversations):
+            text = render_chat(tok, cfg.prompt.messages(conv), chat_template=cfg.chat_template)
+            n = len(tok(text, add_special_tokens=False)["input_ids"])
+            truncated = False
+            if n > budget:
+                ids = tok(conv, add_special_tokens=False)["input_ids"]
+                keep = len(ids) - (n - budget) - 8
+                if keep <= 0:
+                    on_result(i, RawResult(error=f"context_length: the prompt without the sample exceeds {budget} tokens",
+                                           truncated=True, prompt_tokens=n))
+                    continue
+                text = render_chat(tok, cfg.prompt.messages(tok.decode(ids[:keep], skip_special_tokens=True)),
+                                   chat_template=cfg.chat_template)
+                n, truncated = len(tok(text, add_special_tokens=False)["input_ids"]), True
+            out.append((i, text, n, truncated))
+        return out
+
+    def _sampling(self, **kwargs):
+        vllm = require("vllm", extra="vllm", purpose="the vLLM rating backend")
+        return vllm.SamplingParams(**kwargs)
+
+    def _structured_params(self) -> dict:
+        if not self.config.structured_output:
+            return {}
+        schema = json_schema()
+        try:  # vLLM >= 0.10.2
+            from vllm.sampling_params import StructuredOutputsParams
+
+            return {"structured_outputs": StructuredOutputsParams(json=schema)}
+        except ImportError:
+            from vllm.sampling_params import GuidedDecodingParams
+
+            return {"guided_decoding": GuidedDecodingParams(json=schema)}
+
+    def generate(self, conversations: Sequence[str], on_result: OnResult) -> None:
+        cfg = self.config
+        llm = self._load()
+        items = self._prompts(conversations, cfg.max_new_tokens, on_result)
+        if not items:
+            return
+        params = self._sampling(
+            max_tokens=cfg.max_new_tokens, temperature=cfg.temperature if cfg.do_sample else 0.0,
+            top_p=cfg.top_p if cfg.do_sample else 1.0, top_k=cfg.top_k if cfg.do_sample else -1, seed=cfg.seed,
+            **self._structured_params(),
+        )
+        outputs = llm.generate([{"prompt": t} for _, t, _, _ in items], params, use_tqdm=False)
+        for (i, _, n, truncated), out in zip(items, outputs):
+            o = out.outputs[0]
+            on_result(i, RawResult(text=o.text, prompt_tokens=n, completion_tokens=len(o.token_ids), truncated=truncated))
+
+    def score(self, conversations: Sequence[str], on_result: OnResult) -> None:
+        cfg = self.config
+        llm = self._load()
+        if self._score_tokens is None:
+            self._score_tokens = probe_score_tokens(self._tokenizer(), cfg.prompt.answer_prefix)
+        st = self._score_tokens
+        items = self._prompts(conversations, 8, on_result)
+        if not items:
+            return
+        params = self._sampling(max_tokens=1, temperature=0.0, logprobs=cfg.top_logprobs)
+        texts = [t + cfg.prompt.answer_prefix for _, t, _, _ in items]
+        first = llm.generate([{"prompt": t} for t in texts], params, use_tqdm=False)
+        second = [None] * len(items)
+        if st.ten is None:
+            params2 = self._sampling(max_tokens=1, temperature=0.0, logprobs=max(cfg.top_logprobs, 10))
+            outs = llm.generate([{"prompt_token_ids": list(o.prompt_token_ids) + [st.one]} for o in first], params2,
+                                use_tqdm=False)
+            second = [o.outputs[0].logprobs[0] for o in outs]
+        vocab = max(max(st.scores), st.ten or 0, max(st.digits)) + 1
+        for (i, _, n, truncated), out, nxt in zip(items, first, second):
+            dist, mass = distribution_from_logprobs(
+                _dense(out.outputs[0].logprobs[0], vocab), st.scores, ten_id=st.ten, digit_ids=st.digits,
+                second=None if nxt is None else _dense(nxt, vocab), normalized=True,
+            )
+            on_result(i, RawResult(distribution=dist.tolist(), score_mass=mass, prompt_tokens=n, completion_tokens=1,
+                                   truncated=truncated))
+
+
+def _dense(logprobs: dict, size: int) -> np.ndarray:
+    """vLLM's ``{token_id: Logprob}`` (top alternatives) as a dense log-probability vector (-inf elsewhere)."""
+    out = np.full(size, -np.inf)
+    for tid, lp in logprobs.items():
+        if tid < size:
+            out[tid] = float(getattr(lp, "logprob", lp))
+    return out

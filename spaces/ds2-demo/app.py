@@ -1,0 +1,369 @@
+"""DS2 data selection, live: curate noisy LLM ratings and pick a small, clean, diverse subset, on a CPU.
+
+Start from the demo pool shipped with ``ds2-hf`` (805 AlpacaEval instructions x 8 models, rated by a GPT-4-turbo
+judge) or upload a .jsonl / .csv / .parquet file with an integer rating column. The app embeds every row with
+WordLlama (offline, CPU), estimates the rater's score transition matrix from k-NN consensus, flags mis-rated rows,
+suggests curated scores and selects the top ``k`` by the DS2 rule (curated score, then long-tail rarity).
+
+Everything below ``build_app`` is a pure function of its inputs, so it can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import ds2_hf
+from ds2_hf import columns as C
+from ds2_hf import plots
+from ds2_hf.embedding import embed, finalize
+from ds2_hf.formats import Formatter
+
+NUM_CLASSES = 6
+DEFAULT_K = 500
+DEFAULT_DIM = 256
+PREVIEW_CHARS = 240
+UPLOAD_TYPES = (".jsonl", ".json", ".csv", ".parquet")
+DEFAULT_METHOD = "default"
+# Columns shown first in the tables, when present.
+_TABLE_COLUMNS = ("instruction", "output", "generator", "dataset")
+
+
+@dataclass
+class PipelineOutput:
+    """What one run of the app produces (all plain Python / NumPy / pandas, nothing Gradio-specific)."""
+
+    summary: str
+    transition_figure: Any
+    distribution_figure: Any
+    composition_figure: Any | None
+    selected: Any  # pandas.DataFrame
+    flagged: Any  # pandas.DataFrame
+    curated: Any  # datasets.Dataset: the pool with the curation columns added
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def load_pool(upload: str | None = None, *, demo_rows: int | None = None, seed: int = 0):
+    """The pool to curate: the shipped demo data (optionally a seeded sample of it), or an uploaded file.
+
+    Parameters
+    ----------
+    upload : str, optional
+        Path of a ``.jsonl`` / ``.json`` / ``.csv`` / ``.parquet`` file; ``None`` loads the demo data.
+    demo_rows : int, optional
+        Sample this many demo rows (``None`` = all 6,440). Ignored for uploads.
+    seed : int
+        Seed of the demo sample.
+
+    Returns
+    -------
+    datasets.Dataset
+    """
+    if upload:
+        from ds2_hf import io
+
+        suffix = os.path.splitext(str(upload))[1].lower()
+        if suffix not in UPLOAD_TYPES:
+            raise ValueError(f"cannot read {os.path.basename(str(upload))!r}: upload one of {', '.join(UPLOAD_TYPES)}")
+        return io.load(upload)
+    from ds2_hf.demo import load_demo
+
+    return load_demo(num_rows=demo_rows, seed=seed)
+
+
+def ratings_array(dataset, column: str = C.RATING, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Integer ratings of shape (N,), with -1 for missing (null / NaN) ones.
+
+    Raises
+    ------
+    ValueError
+        The column is missing, or a rating is not an integer in ``0..num_classes-1`` (the message names rows).
+    """
+    if column not in dataset.column_names:
+        raise ValueError(
+            f"the data has no rating column {column!r} (columns: {dataset.column_names}); name the column that "
+            f"holds integer ratings 0..{num_classes - 1}"
+        )
+    raw = np.asarray([np.nan if v is None else v for v in dataset[column]], dtype=np.float64)
+    missing = np.isnan(raw)
+    bad = ~missing & ((raw != np.round(raw)) | (raw < 0) | (raw > num_classes - 1))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"column {column!r} must hold integer ratings in 0..{num_classes - 1} (or nulls); rows "
+            f"{rows[:10].tolist()} have {raw[rows[:10]].tolist()}. Map your scale first (e.g. the DS2 compression "
+            "of a 1-10 score: 1-4 -> 0, 5 -> 1, ..., 9-10 -> 5) or change the number of classes"
+        )
+    if missing.all():
+        raise ValueError(f"column {column!r} has no ratings at all; DS2 needs rated rows to learn from")
+    out = np.where(missing, -1, raw).astype(np.int64)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pipeline
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def embed_pool(dataset, *, dim: int = DEFAULT_DIM, column: str = C.EMBEDDING) -> tuple[Any, np.ndarray]:
+    """Add (or reuse) a unit-normalised WordLlama embedding column; return the dataset and the (N, d) matrix."""
+    if column not in dataset.column_names:
+        dataset = embed(dataset, backend="wordllama", dim=dim, column=column)
+    # an uploaded file may bring its own vectors: validate and normalise them like any other
+    matrix = finalize(np.asarray(dataset.with_format("numpy")[:][column], dtype=np.float32))
+    return dataset, matrix
+
+
+def curation_columns(dataset, result, num_classes: int = NUM_CLASSES):
+    """``dataset`` plus the DS2 curation columns (``curated_rating``, ``curation_confidence``, ``misrated``,
+    ``long_tail_score``) taken from a :class:`ds2_hf.CurationResult`."""
+    import datasets
+
+    names = C.CurationColumns()
+    C.check_no_overwrite(
+        dataset.column_names, [names.curated_rating, names.confidence, names.misrated, names.long_tail],
+        option="CurationColumns(...)",
+    )
+    n = dataset.num_rows
+    values = {
+        names.curated_rating: (np.asarray(result.curated), datasets.Value("int8")),
+        names.confidence: (np.asarray(result.confidence, dtype=np.float32), datasets.Value("float32")),
+        names.misrated: (np.asarray(result.misrated, dtype=bool), datasets.Value("bool")),
+        names.long_tail: (np.asarray(result.long_tail, dtype=np.float32), datasets.Value("float32")),
+    }
+    for name, (array, feature) in values.items():
+        if array.shape != (n,):
+            raise ValueError(f"curation returned {name} of shape {array.shape}, expected ({n},)")
+        if name == names.curated_rating:
+            # negative = no suggestion (e.g. an unrated row the consensus could not score) -> null
+            array = [None if v < 0 or v >= num_classes else int(v) for v in array]
+        dataset = dataset.add_column(name, list(array) if not isinstance(array, list) else array, feature=feature)
+    return dataset
+
+
+def _preview(text: Any, limit: int = PREVIEW_CHARS) -> Any:
+    if not isinstance(text, str):
+        return text
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def table(dataset, *, rating_column: str = C.RATING, limit: int | None = 200):
+    """A compact pandas table of ``dataset`` for display: text columns shortened, curation columns last."""
+    names = C.CurationColumns()
+    rows = dataset.select(range(min(limit or dataset.num_rows, dataset.num_rows)))
+    shown = [c for c in _TABLE_COLUMNS if c in rows.column_names]
+    if not {"instruction", "output"} & set(shown):  # other formats (messages, ShareGPT, ...): a rendered preview
+        formatter = Formatter(style="plain")
+        rows = rows.add_column("text preview", formatter.batch_texts(rows[:]) if rows.num_rows else [])
+        shown.insert(0, "text preview")
+    shown += [c for c in (rating_column, names.curated_rating, names.confidence, names.misrated, names.long_tail)
+              if c in rows.column_names and c not in shown]
+    frame = rows.select_columns(shown).to_pandas()
+    for col in frame.columns:
+        if frame[col].map(lambda v: isinstance(v, str)).any():
+            frame[col] = frame[col].map(_preview)
+    for col in (names.confidence, names.long_tail):
+        if col in frame:
+            frame[col] = frame[col].round(3)
+    return frame
+
+
+def summarize(dataset, ratings: np.ndarray, result, subset, *, k: int, group_column: str | None = None) -> str:
+    """Markdown summary of a run: pool, estimated noise, flagged rows, the subset."""
+    names = C.CurationColumns()
+    T = np.asarray(result.transition_matrix, dtype=np.float64)
+    prior = np.asarray(result.true_prior, dtype=np.float64)
+    rated = ratings >= 0
+    misrated = np.asarray(result.misrated, dtype=bool)
+    agree = float(np.sum(prior * np.diag(T)))
+    lines = [
+        f"**Pool**: {dataset.num_rows:,} rows, {int(rated.sum()):,} rated"
+        + (f", {int((~rated).sum()):,} unrated" if (~rated).any() else "") + ".",
+        f"**Estimated rater accuracy** (sum over scores of prior x diagonal of T): {agree:.1%}.",
+        f"**Flagged as mis-rated**: {int(misrated.sum()):,} rows ({misrated.mean():.1%}).",
+        f"**Selected**: {subset.num_rows:,} of the requested {k:,} rows by the DS2 rule "
+        "(curated score desc, then long-tail score desc).",
+    ]
+    diagnostic = getattr(result, "clusterability", None)
+    if diagnostic is not None and getattr(diagnostic, "verdict", None):
+        lines.append(f"**Can the embedding see what the rater rates?** {diagnostic.verdict}")
+    if names.curated_rating in subset.column_names:
+        cur = [v for v in subset[names.curated_rating] if v is not None]
+        if cur:
+            lines.append(f"**Curated scores in the subset**: {dict(sorted(_count(cur).items()))}.")
+    if group_column and group_column in subset.column_names:
+        top = sorted(_count(subset[group_column]).items(), key=lambda kv: -kv[1])[:8]
+        lines.append(f"**Subset by `{group_column}`**: " + ", ".join(f"{g} {n}" for g, n in top) + ".")
+    return "\n\n".join(lines)
+
+
+def _count(values) -> dict:
+    out: dict = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def run_pipeline(
+    dataset,
+    *,
+    k: int = DEFAULT_K,
+    rating_column: str = C.RATING,
+    num_classes: int = NUM_CLASSES,
+    method: str = DEFAULT_METHOD,
+    seed: int = 0,
+    dim: int = DEFAULT_DIM,
+    curate_fn: Callable[..., Any] | None = None,
+) -> PipelineOutput:
+    """Embed, curate and select; return everything the app shows.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        The pool, with an integer ``rating_column`` (nulls allowed).
+    k : int
+        Subset size.
+    rating_column : str
+        Column of raw ratings in ``0..num_classes-1``.
+    num_classes : int
+        Number of rating classes K.
+    method : str
+        Curation method passed to :func:`ds2_hf.curate_scores` (``"default"`` = its default).
+    seed : int
+        Seed of the curation.
+    dim : int
+        WordLlama dimension (64, 128 or 256).
+    curate_fn : callable, optional
+        Replacement for :func:`ds2_hf.curate_scores` with the same signature (used by tests).
+    """
+    if int(k) < 1:
+        raise ValueError(f"k={k} must be at least 1")
+    ratings = ratings_array(dataset, rating_column, num_classes)
+    stale = [c for c in C.CurationColumns().names() if c in dataset.column_names]
+    if stale:  # an already curated upload: this run recomputes those columns
+        dataset = dataset.remove_columns(stale)
+    dataset, matrix = embed_pool(dataset, dim=dim)
+    curate_fn = curate_fn or ds2_hf.curate_scores
+    options = {} if method in (None, "", DEFAULT_METHOD) else {"method": method}
+    result = curate_fn(matrix, ratings, num_classes=num_classes, seed=seed, **options)
+    curated = curation_columns(dataset, result, num_classes)
+    subset = ds2_hf.select(curated, k=int(k), strategy="ds2")
+
+    labels = [str(i) for i in range(num_classes)]
+    curated_labels = np.asarray(result.curated)
+    distribution = plots.plot_rating_distributions(
+        {
+            "raw rating": np.bincount(ratings[ratings >= 0], minlength=num_classes)[:num_classes],
+            "curated": np.bincount(curated_labels[(curated_labels >= 0) & (curated_labels < num_classes)],
+                                   minlength=num_classes)[:num_classes],
+            "selected (curated)": np.bincount(
+                [v for v in subset[C.CURATED_RATING] if v is not None], minlength=num_classes
+            )[:num_classes],
+        },
+        labels=labels,
+        title="Ratings: raw pool vs curated pool vs selected subset",
+    )
+    transition = plots.plot_transition_matrix(result.transition_matrix, labels=labels,
+                                              title="Estimated score transition matrix T")
+    group = next((c for c in ("generator", "dataset", "source") if c in dataset.column_names), None)
+    composition = None
+    if group is not None:
+        composition = plots.plot_composition(_count(dataset[group]), _count(subset[group]),
+                                             title=f"Subset composition by {group}")
+    misrated = np.asarray(result.misrated, dtype=bool)
+    flagged = curated.select(np.flatnonzero(misrated)[:200])
+    return PipelineOutput(
+        summary=summarize(dataset, ratings, result, subset, k=int(k), group_column=group),
+        transition_figure=transition,
+        distribution_figure=distribution,
+        composition_figure=composition,
+        selected=table(subset, rating_column=rating_column),
+        flagged=table(flagged, rating_column=rating_column),
+        curated=curated,
+    )
+
+
+def curation_methods() -> list[str]:
+    """Methods offered in the UI: ``"default"`` plus whatever :mod:`ds2_hf.curation` declares in ``METHODS``."""
+    try:
+        import ds2_hf.curation as curation
+
+        declared = list(getattr(curation, "METHODS", ()))
+    except ImportError:
+        declared = []
+    return [DEFAULT_METHOD] + [m for m in declared if m != DEFAULT_METHOD]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the Gradio app
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _run(upload, rating_column, k, demo_rows, method, seed):
+    import gradio as gr
+
+    try:
+        pool = load_pool(upload, demo_rows=None if upload else int(demo_rows), seed=int(seed))
+        out = run_pipeline(pool, k=int(k), rating_column=rating_column.strip() or C.RATING, method=method,
+                           seed=int(seed))
+    except (ValueError, ImportError, FileNotFoundError) as err:
+        raise gr.Error(str(err)) from err
+    return out.summary, out.transition_figure, out.distribution_figure, out.composition_figure, out.selected, out.flagged
+
+
+def build_app():
+    """The Gradio Blocks app (one endpoint, ``/run``)."""
+    import gradio as gr
+
+    from ds2_hf.demo import NUM_ROWS
+
+    with gr.Blocks(title="DS2 data selection") as app:
+        gr.Markdown(
+            "# DS2: curate noisy LLM ratings, select a clean and diverse subset\n"
+            "LLM raters make mistakes. [DS2](https://arxiv.org/abs/2410.10877) (ICLR 2025) learns the rater's "
+            "*score transition matrix* from the agreement of each sample's nearest neighbours, flags mis-rated "
+            "samples, suggests corrected scores and selects the best, rarest rows. This Space runs "
+            "the `ds2-hf` library on a CPU with WordLlama embeddings.\n\n"
+            "**Demo data**: 805 AlpacaEval instructions answered by 8 models, rated by a GPT-4-turbo judge "
+            "(tatsu-lab/alpaca_eval, Apache-2.0), including `NullModel`, a judge-gaming output the judge rated high. "
+            "Or upload your own .jsonl / .csv / .parquet with an integer rating column (0-5)."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Your data (optional)", file_types=list(UPLOAD_TYPES), type="filepath")
+                rating_column = gr.Textbox(value=C.RATING, label="Rating column (integers 0-5, nulls allowed)")
+                demo_rows = gr.Slider(500, NUM_ROWS, value=NUM_ROWS, step=100, label="Demo rows to use")
+                k = gr.Number(value=DEFAULT_K, precision=0, minimum=1, label="Subset size k")
+                method = gr.Dropdown(curation_methods(), value=DEFAULT_METHOD, label="Curation method")
+                seed = gr.Number(value=0, precision=0, label="Seed")
+                button = gr.Button("Run DS2", variant="primary")
+            with gr.Column(scale=2):
+                summary = gr.Markdown()
+                with gr.Row():
+                    transition = gr.Plot(label="Transition matrix")
+                    distribution = gr.Plot(label="Rating distributions")
+                composition = gr.Plot(label="Subset composition")
+        selected = gr.Dataframe(label="Selected rows (best first; first 200)", wrap=True)
+        flagged = gr.Dataframe(label="Rows flagged as mis-rated (first 200)", wrap=True)
+        button.click(
+            _run,
+            inputs=[upload, rating_column, k, demo_rows, method, seed],
+            outputs=[summary, transition, distribution, composition, selected, flagged],
+            api_name="run",
+        )
+    return app
+
+
+demo = build_app()
+
+if __name__ == "__main__":
+    demo.launch()
