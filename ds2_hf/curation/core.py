@@ -119,9 +119,11 @@ def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: 
         )
     empty = sorted(set(range(num_classes)) - set(values.tolist()))
     if empty and not allow_empty_classes:
+        top = int(values.max()) + 1
+        hint = f"if your scale has only {top} classes pass num_classes={top}; " if empty[0] >= top else ""
         raise ValueError(
-            f"no row is rated {empty} of 0..{num_classes - 1}: if your scale has fewer classes pass "
-            f"num_classes={int(values.max()) + 1}, otherwise pass allow_empty_classes=True"
+            f"no row is rated {empty} of 0..{num_classes - 1}, so the transition matrix cannot be estimated for "
+            f"{'it' if len(empty) == 1 else 'them'}: {hint}rate more rows, or pass allow_empty_classes=True"
         )
     return out
 
@@ -159,15 +161,16 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
     t0 = time.perf_counter()
     x = validate_embeddings(embeddings)
     n = len(x)
-    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=cfg.allow_empty_classes)
-    rated = y >= 0
-    n_rated = int(rated.sum())
     need = cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
+    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
+    n_rated = int((y >= 0).sum())
     if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
         raise ValueError(
             f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
             f"to {need} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k"
         )
+    if not cfg.allow_empty_classes:
+        validate_ratings(y, n, cfg.num_classes)
     timings = {}
     k_graph = min(need, n - 1)
     if graph is None or graph.k < k_graph:

@@ -62,7 +62,8 @@ class Comparison:
         return out
 
     def markdown(self) -> str:
-        """Table 3-style Markdown: one row per subset, the paper's task columns, the average; best in bold."""
+        """Table 3-style Markdown: one row per subset, the paper's task columns, the average; the best value of
+        each column (as printed, one decimal) in bold."""
         cols = self.tasks + ["average"]
         rows = self.rows()
         best = {c: max((r[c] for r in rows if not math.isnan(r[c])), default=float("nan")) for c in cols}
@@ -74,7 +75,8 @@ class Comparison:
             for c in cols:
                 v = r[c]
                 cell = "n/a" if math.isnan(v) else f"{v:.1f}"
-                cells.append(f"**{cell}**" if not math.isnan(v) and v == best[c] and len(rows) > 1 else cell)
+                is_best = not math.isnan(v) and round(v, 1) == round(best[c], 1) and len(rows) > 1
+                cells.append(f"**{cell}**" if is_best else cell)
             size = "-" if not r["rows"] else f"{r['rows']:,}"
             lines.append(f"| {r['model']} | {size} | " + " | ".join(cells) + " |")
         return "\n".join(lines)

@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -216,11 +216,20 @@ def evaluate(model, *, config: EvalConfig | None = None, tokenizer=None, name: s
             logger.info("evaluating %s on %s (lm-eval)", name, t)
             results[t] = run_lm_eval(lm.model, lm.tokenizer, t, limit=config.limit, batch_size=config.batch_size,
                                      chat_format=lm.chat_format, seed=config.seed)
-    cfg = asdict(config) | {"backend": backend, "tasks": list(tasks)}
+    cfg = _describe(config) | {"backend": backend, "tasks": list(tasks)}
     report = EvalReport(model=name, results=results, config=cfg, seconds=time.perf_counter() - start)
     if output_dir is not None:
         report.save(output_dir)
     return report
+
+
+def _describe(config: EvalConfig) -> dict[str, Any]:
+    """The config as JSON-friendly values (model objects passed as task options are named, not copied)."""
+    plain = (str, int, float, bool, type(None), tuple, list)
+    out = {f.name: getattr(config, f.name) for f in fields(config)}
+    out["task_options"] = {t: {k: v if isinstance(v, plain) else type(v).__name__ for k, v in o.items()}
+                           for t, o in config.task_options.items()}
+    return out
 
 
 def _task_overrides(config: EvalConfig, task: str) -> dict[str, Any]:
@@ -257,6 +266,9 @@ def add_eval_arguments(parser) -> None:
     g.add_argument("--limit", type=int, default=None, help="cap items per sub-task for quick runs")
     g.add_argument("--mmlu-shots", type=int, default=None, help="MMLU exemplars from mmlu/dev (paper: 0)")
     g.add_argument("--bbh-tasks", nargs="+", default=None, help="only these BBH tasks")
+    g.add_argument("--truthfulqa-judges", nargs=2, default=None, metavar=("TRUTH", "INFO"),
+                   help="score TruthfulQA generations with these judge models (the paper: "
+                   "allenai/truthfulqa-truth-judge-llama2-7B allenai/truthfulqa-info-judge-llama2-7B) instead of MC")
     g.add_argument("--chat-format", default="auto", choices=["auto", "yes", "no"],
                    help="wrap prompts in the chat template (auto: if the tokenizer has one)")
     g.add_argument("--eval-batch-size", type=int, default=8, help="prompts per forward pass")
@@ -273,6 +285,9 @@ def eval_config_from_args(args) -> EvalConfig | None:
         options["mmlu"] = {"num_fewshot": args.mmlu_shots}
     if args.bbh_tasks:
         options["bbh"] = {"tasks": tuple(args.bbh_tasks)}
+    if args.truthfulqa_judges:
+        truth, info = args.truthfulqa_judges
+        options["truthfulqa"] = {"mode": "gen", "truth_judge": truth, "info_judge": info}
     chat = {"auto": "auto", "yes": True, "no": False}[args.chat_format]
     return EvalConfig(tasks=tuple(t.lower() for t in tasks) if tasks else None, backend=args.backend,
                       data_dir=args.data_dir, limit=args.limit, task_options=options, chat_format=chat,

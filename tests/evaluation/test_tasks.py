@@ -136,3 +136,40 @@ def test_truthfulqa_rows_parsed(eval_data):
 def test_tydiqa_exemplar_is_not_scored(data):
     loaded = TyDiQA(limit=1).load(data)
     assert {k: len(v) for k, v in loaded.items()} == {"en": 2, "fi": 2}
+
+
+class _Judge:
+    """Says " yes" when the answer in the judge prompt is in ``good``."""
+
+    chat_format = False
+
+    def __init__(self, good):
+        self.good = good
+
+    def loglikelihood(self, requests):
+        out = []
+        for context, cont in requests:
+            answer = context.rsplit("\nA: ", 1)[1].rsplit("\n", 1)[0]
+            yes = answer in self.good
+            out.append(0.0 if (cont == " yes") == yes else -3.0)
+        return out
+
+
+def test_truthfulqa_generation_judged_like_the_paper(data):
+    rows = TruthfulQA().load(data)
+    # the model answers the best answer for 2 of 3 questions, an incorrect one for the last
+    gen = {f"Q: {r['question']}": (r["best"] if i < 2 else r["incorrect"][0]) for i, r in enumerate(rows)}
+    from conftest import OracleLM
+
+    model = OracleLM(gen, {})
+    truthful = _Judge({r["best"] for r in rows})
+    informative = _Judge({r["best"] for r in rows} | {rows[2]["incorrect"][0]})
+    result = TruthfulQA(mode="gen", truth_judge=truthful, info_judge=informative).run(model, data)
+    assert result.metric == "truth_x_info"
+    assert result.subscores["truthful"] == pytest.approx(200 / 3) and result.subscores["informative"] == 100.0
+    assert result.score == pytest.approx(200 / 3)
+    assert result.predictions[2]["truthful"] == 0.0
+    with pytest.raises(ValueError, match="needs truth_judge"):
+        TruthfulQA(mode="gen")
+    with pytest.raises(ValueError, match="mode='judge'"):
+        TruthfulQA(mode="judge")

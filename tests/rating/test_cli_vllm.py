@@ -1,6 +1,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 datasets = pytest.importorskip("datasets")
@@ -59,3 +60,53 @@ def test_vllm_server_both_modes():
         results = rater.rate_texts(convs)
         assert all(err is None for _, err in results), results
         assert all(1 <= d["overall"] <= 10 for d, _ in results)
+
+
+class _FakeVLLM:
+    """The slice of ``vllm.LLM`` the backend uses, answered by a transformers model (full-vocabulary logprobs)."""
+
+    def __init__(self, path):
+        import torch
+        import transformers
+
+        self.torch = torch
+        self.tok = transformers.AutoTokenizer.from_pretrained(path)
+        self.model = transformers.AutoModelForCausalLM.from_pretrained(path).eval()
+
+    def get_tokenizer(self):
+        return self.tok
+
+    def generate(self, prompts, params, use_tqdm=False):
+        from types import SimpleNamespace as NS
+
+        outs = []
+        for p in prompts:
+            ids = p["prompt_token_ids"]
+            with self.torch.inference_mode():
+                lp = self.torch.log_softmax(self.model(self.torch.tensor([ids])).logits[0, -1].float(), -1)
+            k = min(params["logprobs"], lp.numel())
+            top = self.torch.topk(lp, k)
+            logprobs = {int(t): NS(logprob=float(v)) for v, t in zip(top.values, top.indices)}
+            best = int(lp.argmax())
+            outs.append(NS(prompt_token_ids=ids, outputs=[NS(text=self.tok.decode([best]), token_ids=[best],
+                                                             logprobs=[logprobs])]))
+        return outs
+
+
+@pytest.mark.parametrize("which", ["llama_dir", "wordlevel_dir"])
+def test_vllm_backend_logprobs_match_transformers(which, request):
+    """The vLLM backend's arithmetic (incl. the two-token '10' second pass) equals the transformers backend's."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from ds2_hf.rating.backends.transformers import TransformersBackend
+
+    path = request.getfixturevalue(which)
+    convs = ["###user: Add 2 and 3.\n###assistant: 5\n", "###user: Name a colour.\n###assistant: Blue.\n"]
+    fake = _FakeVLLM(path)
+    cfg = RatingConfig(model=path, backend="vllm", mode="logprobs", top_logprobs=len(fake.tok))
+    got, want = {}, {}
+    VLLMBackend(cfg, llm=fake, sampling_params=dict).score(convs, got.__setitem__)
+    TransformersBackend(cfg.replace(backend="transformers")).score(convs, want.__setitem__)
+    for i in range(len(convs)):
+        np.testing.assert_allclose(got[i].distribution, want[i].distribution, rtol=1e-3, atol=1e-6)
+        assert got[i].score_mass == pytest.approx(want[i].score_mass, rel=1e-3)

@@ -126,6 +126,21 @@ def test_generate_is_reproducible_and_seeded(llama_dir):
     assert answers[(0, 3)] != answers[(1, 3)]
 
 
+@pytest.mark.parametrize("which", ["llama_dir", "wordlevel_dir"])
+@pytest.mark.parametrize("do_sample", [False, True])
+def test_kv_cached_skeleton_equals_recomputing(which, do_sample, request):
+    """The incremental (KV cache) JSON-skeleton decoding picks what full re-encoding at every step picks."""
+    from ds2_hf.rating.backends.transformers import _sample_rng
+
+    be = TransformersBackend(RatingConfig(model=request.getfixturevalue(which), do_sample=do_sample, temperature=5.0))
+    prompts = [be._render(f"###user: {'many words ' * (4 * i)}q{i}\n") for i in range(3)]
+    cached = be._skeleton(prompts, [_sample_rng(0, p) for p in prompts], cached=True)
+    full = be._skeleton(prompts, [_sample_rng(0, p) for p in prompts], cached=False)
+    assert cached == full
+    if do_sample:  # high temperature: the sampled scores differ between rows
+        assert len(set(cached)) > 1
+
+
 def test_free_generation_goes_through_the_parser(llama_dir, cache_path):
     # a random model does not write JSON: every row fails with a parse reason, never a score
     rated, stats = rate(_ds(ROWS[:2]), model=llama_dir, structured_output=False, max_new_tokens=8,

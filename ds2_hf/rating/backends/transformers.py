@@ -6,8 +6,8 @@
 * ``generate`` with ``structured_output=True``: the JSON skeleton ``{"Rarity": _, "Complexity": _,
   "Informativeness": _, "Overall rating": _}`` is fixed text and only the four numbers are decoded, each one
   chosen from the model's distribution over 1..10 (sampled with the configured temperature / top-k / top-p, or
-  greedy). The answer is valid by construction; it costs four (eight with a two-token ``10``) forward passes over
-  the prompt. Each sample's sampler is seeded by ``seed`` and its text, so results do not depend on batching.
+  greedy). The answer is valid by construction. The prompt is encoded once and the skeleton extends it through
+  the KV cache. Each sample's sampler is seeded by ``seed`` and its text, so results do not depend on batching.
 * ``generate`` with ``structured_output=False``: free ``model.generate`` with the reference's sampling; the answer
   goes through the robust parser.
 
@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 # tokens kept free after the prompt for the JSON skeleton or the answer prefix's continuation
 _SKELETON_RESERVE = 48
+
+
+class _TokenizationDrift(Exception):
+    """Re-tokenizing prompt + answer changed tokens already in the KV cache."""
 
 
 def _sample_rng(seed: int, text: str) -> np.random.Generator:
@@ -213,15 +217,65 @@ class TransformersBackend:
                 on_result(i, RawResult(text=answer, prompt_tokens=n, completion_tokens=n_new, truncated=truncated))
 
     def skeleton_answers(self, prompts: Sequence[str], seeds: Sequence[str] | None = None) -> list[str]:
-        """Decode the four numbers of the JSON skeleton after each prompt (see the module docstring)."""
+        """Decode the four numbers of the JSON skeleton after each prompt (see the module docstring).
+
+        The prompt is encoded once; every later step feeds only the new answer tokens through the KV cache (the
+        read-ahead of ``"1"`` for a two-token ``10`` is cropped away again). When re-tokenizing prompt + answer
+        does not extend the tokens already fed, the batch falls back to re-encoding from scratch each step.
+        """
         cfg = self.config
         seeds = seeds if seeds is not None else prompts
         rngs = [_sample_rng(cfg.seed, s) for s in seeds]
+        try:
+            return self._skeleton(prompts, rngs, cached=True)
+        except _TokenizationDrift:
+            rngs = [_sample_rng(cfg.seed, s) for s in seeds]
+            return self._skeleton(prompts, rngs, cached=False)
+
+    def _skeleton(self, prompts: Sequence[str], rngs, *, cached: bool) -> list[str]:
+        import torch
+
+        cfg = self.config
+        model, tok = self._load()
+        st = self.score_tokens
+        device = next(model.parameters()).device
         answers = [""] * len(prompts)
+        fed: list[list[int]] = [[] for _ in prompts]  # token ids of prompt + answer already in the cache, per row
+        cache = mask = None
         for k, key in enumerate(JSON_KEYS):
             piece = ("{" if k == 0 else ", ") + f'"{key}": '
             answers = [a + piece for a in answers]
-            dists = self.distributions([p + a for p, a in zip(prompts, answers)])
+            if not cached:
+                dists = self.distributions([p + a for p, a in zip(prompts, answers)])
+            else:
+                full = [tok(p + a, add_special_tokens=False)["input_ids"] for p, a in zip(prompts, answers)]
+                if any(f[: len(done)] != done for f, done in zip(full, fed)):
+                    raise _TokenizationDrift
+                new = [f[len(done):] for f, done in zip(full, fed)]
+                width = max(len(n) for n in new)
+                pad = tok.pad_token_id
+                ids = torch.tensor([[pad] * (width - len(n)) + n for n in new], device=device)
+                chunk_mask = torch.tensor([[0] * (width - len(n)) + [1] * len(n) for n in new], device=device)
+                mask = chunk_mask if mask is None else torch.cat([mask, chunk_mask], dim=1)
+                pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
+                with torch.inference_mode():
+                    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                                use_cache=True)
+                    cache = out.past_key_values
+                    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu().numpy()
+                    second = None
+                    if st.ten is None:  # read ahead after "1", then drop that token from the cache again
+                        one = torch.full((len(prompts), 1), st.one, dtype=ids.dtype, device=device)
+                        out2 = model(input_ids=one, attention_mask=torch.cat([mask, torch.ones_like(one)], dim=1),
+                                     position_ids=pos[:, -1:] + 1, past_key_values=cache, use_cache=True)
+                        second = torch.log_softmax(out2.logits[:, -1, :].float(), dim=-1).cpu().numpy()
+                        cache.crop(-1)
+                fed = full
+                dists = [
+                    distribution_from_logprobs(first[i], st.scores, ten_id=st.ten, digit_ids=st.digits,
+                                               second=None if second is None else second[i], normalized=True)
+                    for i in range(len(prompts))
+                ]
             for j, (dist, _) in enumerate(dists):
                 s = choose_score(dist, do_sample=cfg.do_sample, temperature=cfg.temperature, top_k=cfg.top_k,
                                  top_p=cfg.top_p, rng=rngs[j])

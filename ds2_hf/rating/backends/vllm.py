@@ -24,11 +24,21 @@ from .base import OnResult, RawResult, ScoreTokens, probe_score_tokens
 
 
 class VLLMBackend:
-    """Rate with ``vllm.LLM`` (imported on first use; a clear ImportError names the extra when missing)."""
+    """Rate with ``vllm.LLM`` (imported on first use; a clear ImportError names the extra when missing).
 
-    def __init__(self, config, *, llm=None):
+    Parameters
+    ----------
+    config : RatingConfig
+    llm : vllm.LLM, optional
+        An engine already built (e.g. with tensor parallelism); otherwise built from ``config`` on first use.
+    sampling_params : callable, optional
+        Factory of sampling parameters (default ``vllm.SamplingParams``).
+    """
+
+    def __init__(self, config, *, llm=None, sampling_params=None):
         self.config = config
         self._llm = llm
+        self._sampling_params = sampling_params
         self._score_tokens: ScoreTokens | None = None
 
     def identity(self) -> dict:
@@ -52,7 +62,11 @@ class VLLMBackend:
         return self._load().get_tokenizer()
 
     def _prompts(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
-        """Rendered prompts within budget (sample truncated and flagged when needed)."""
+        """``(index, prompt text, n tokens, truncated)`` within budget (sample truncated and flagged when needed).
+
+        Prompts go to vLLM as token ids tokenized without special tokens: the chat template already wrote them,
+        and a text prompt would get a second BOS.
+        """
         tok = self._tokenizer()
         cfg = self.config
         budget = cfg.max_input_tokens
@@ -74,9 +88,13 @@ class VLLMBackend:
             out.append((i, text, n, truncated))
         return out
 
+    def _ids(self, text: str) -> dict:
+        return {"prompt_token_ids": list(self._tokenizer()(text, add_special_tokens=False)["input_ids"])}
+
     def _sampling(self, **kwargs):
-        vllm = require("vllm", extra="vllm", purpose="the vLLM rating backend")
-        return vllm.SamplingParams(**kwargs)
+        if self._sampling_params is None:
+            self._sampling_params = require("vllm", extra="vllm", purpose="the vLLM rating backend").SamplingParams
+        return self._sampling_params(**kwargs)
 
     def _structured_params(self) -> dict:
         if not self.config.structured_output:
@@ -102,7 +120,7 @@ class VLLMBackend:
             top_p=cfg.top_p if cfg.do_sample else 1.0, top_k=cfg.top_k if cfg.do_sample else -1, seed=cfg.seed,
             **self._structured_params(),
         )
-        outputs = llm.generate([{"prompt": t} for _, t, _, _ in items], params, use_tqdm=False)
+        outputs = llm.generate([self._ids(t) for _, t, _, _ in items], params, use_tqdm=False)
         for (i, _, n, truncated), out in zip(items, outputs):
             o = out.outputs[0]
             on_result(i, RawResult(text=o.text, prompt_tokens=n, completion_tokens=len(o.token_ids), truncated=truncated))
@@ -118,7 +136,7 @@ class VLLMBackend:
             return
         params = self._sampling(max_tokens=1, temperature=0.0, logprobs=cfg.top_logprobs)
         texts = [t + cfg.prompt.answer_prefix for _, t, _, _ in items]
-        first = llm.generate([{"prompt": t} for t in texts], params, use_tqdm=False)
+        first = llm.generate([self._ids(t) for t in texts], params, use_tqdm=False)
         second = [None] * len(items)
         if st.ten is None:
             params2 = self._sampling(max_tokens=1, temperature=0.0, logprobs=max(cfg.top_logprobs, 10))
