@@ -5,7 +5,7 @@ diverse subset and publish it with a dataset card::
 
     import datasets, ds2_hf
     ds = datasets.load_dataset("json", data_files="pool.jsonl", split="train")   # has a `rating` column
-    ds = ds.map(ds2_hf.Embedder(), batched=True)                                  # adds `embedding`
+    ds = ds2_hf.embed(ds)                                                         # adds `embedding`
     ds = ds.map(ds2_hf.curate, batched=True, batch_size=None)                     # adds curated_rating, ...
     subset = ds2_hf.select(ds, k=1000)                                            # curated desc, long-tail desc
     ds2_hf.save_subset(subset, "my-subset")                                        # parquet + card + figures
@@ -28,6 +28,9 @@ _LAZY = {
     "Embedder": "ds2_hf.embedding",
     "EmbeddingConfig": "ds2_hf.embedding",
     "embed": "ds2_hf.embedding",
+    "embed_texts": "ds2_hf.embedding",
+    "EmbeddingBackend": "ds2_hf.embedding",
+    "EmbeddingError": "ds2_hf.embedding",
     # k-NN
     "KnnConfig": "ds2_hf.knn",
     "KnnGraph": "ds2_hf.knn",
@@ -41,8 +44,11 @@ _LAZY = {
     # selection
     "select": "ds2_hf.selection",
     "SelectionConfig": "ds2_hf.selection",
+    "SelectionReport": "ds2_hf.selection",
+    "select_indices": "ds2_hf.selection",
     # simulation
     "simulate": "ds2_hf.simulate",
+    "evaluate_curation": "ds2_hf.simulate",
     "inject_noise": "ds2_hf.simulate",
     # rating
     "Rater": "ds2_hf.rating",
@@ -51,6 +57,12 @@ _LAZY = {
     # hub
     "save_subset": "ds2_hf.hub",
     "push_subset": "ds2_hf.hub",
+    "push_folder": "ds2_hf.hub",
+    "build_card": "ds2_hf.hub",
+    "PublishConfig": "ds2_hf.hub",
+    "PushResult": "ds2_hf.hub",
+    "PushError": "ds2_hf.hub",
+    "write_report_html": "ds2_hf.report_html",
     # data
     "load_demo": "ds2_hf.demo",
 }

@@ -16,8 +16,8 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "torch": ("torch", "rate"),
     "transformers": ("transformers", "rate"),
     "sentence_transformers": ("sentence-transformers", "embed"),
-    "wordllama": ("wordllama", "embed"),
-    "faiss": ("faiss-cpu", "embed"),
+    "wordllama": ("wordllama", None),  # core dependency
+    "faiss": ("faiss-cpu", None),  # core dependency
     "vllm": ("vllm", "vllm"),
     "bitsandbytes": ("bitsandbytes", "rate"),
     "trl": ("trl", "train"),
@@ -27,7 +27,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "eval"),
     "gradio": ("gradio", "space"),
     "cleanlab": ("cleanlab", "bench"),
-    "matplotlib": ("matplotlib", "embed"),
+    "matplotlib": ("matplotlib", None),  # core dependency
     "httpx": ("httpx", "rate"),
 }
 

@@ -520,8 +520,9 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         ("Rows rated / pool", f"{_fmt(curation.get('n_rated'))} / {_fmt(curation.get('n'))}" if curation else None),
         ("Ratings flagged / changed by curation",
          f"{_fmt(curation.get('n_flagged'))} / {_fmt(curation.get('n_changed'))}" if curation else None),
-        ("Clusterability", f"{clus['score']:.3f} ({clus.get('verdict', 'no verdict')})"
-         if isinstance(clus.get("score"), (int, float)) else None),
+        ("Clusterability (trust in k-NN corrections)",
+         f"{clus['gate']:.2f}: {clus.get('verdict', 'no verdict')}" if isinstance(clus.get("gate"), (int, float))
+         else None),
         ("Selection strategy", selection.get("strategy")),
         ("Selected rows", f"{selected:,}" + (f" of {int(n_pool):,} ({selected / n_pool:.1%})" if n_pool else "")),
     ]

@@ -423,6 +423,14 @@ def _world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def _require_gpu_package(module: str, dist: str, purpose: str) -> None:
+    """GPU-only packages are in no extra (they need CUDA to build or run): name the exact pip command."""
+    from ._import_utils import is_available
+
+    if not is_available(module):
+        raise ImportError(f"{purpose} needs `{module}`, which is not installed (CUDA only): pip install {dist}")
+
+
 def _device_options(config: FinetuneConfig, torch) -> dict[str, Any]:
     cuda = torch.cuda.is_available() and not config.use_cpu
     if config.load_in_4bit and not cuda:
@@ -430,7 +438,7 @@ def _device_options(config: FinetuneConfig, torch) -> dict[str, Any]:
     if config.attn_implementation == "flash_attention_2":
         if not cuda:
             raise ValueError("attn_implementation='flash_attention_2' needs a CUDA GPU; use 'sdpa' or leave it unset")
-        require("flash_attn", extra="train", purpose="attn_implementation='flash_attention_2'")
+        _require_gpu_package("flash_attn", "flash-attn", "attn_implementation='flash_attention_2'")
     bf16 = config.bf16
     if bf16 is None:
         bf16 = bool(cuda and torch.cuda.is_bf16_supported())
@@ -448,7 +456,7 @@ def load_model_and_tokenizer(model: str, config: FinetuneConfig, *, bf16: bool =
     if config.attn_implementation:
         kwargs["attn_implementation"] = config.attn_implementation
     if config.load_in_4bit:
-        require("bitsandbytes", extra="train", purpose="load_in_4bit (QLoRA)")
+        _require_gpu_package("bitsandbytes", "bitsandbytes", "load_in_4bit (QLoRA)")
         kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
@@ -560,24 +568,33 @@ def _train(messages, *, model, output_dir: Path, config: FinetuneConfig, dataset
     )
     resume = _resolve_resume(resume_from_checkpoint, output_dir)
     train_output = trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
+    log_history = list(trainer.state.log_history)
+    trainer.save_model(str(output_dir))  # the adapter (on the main process only)
+    main_process = trainer.is_world_process_zero()
+    if main_process:
+        tokenizer.save_pretrained(str(output_dir))
 
     merged_dir = None
-    if config.merge and trainer.is_world_process_zero():
+    if config.merge and main_process:
         merged_dir = output_dir / "merged"
-        merged = trainer.model.merge_and_unload()
+        if config.load_in_4bit:
+            # merging into 4-bit weights loses precision: reload the base model in bf16 and apply the adapter
+            del trainer, lm
+            base = require("transformers").AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16)
+            merged = peft.PeftModel.from_pretrained(base, str(output_dir)).merge_and_unload()
+        else:
+            merged = trainer.model.merge_and_unload()
         merged.save_pretrained(str(merged_dir))
         tokenizer.save_pretrained(str(merged_dir))
     result = FinetuneResult(
         output_dir=output_dir, merged_dir=merged_dir, train_loss=float(train_output.training_loss),
-        log_history=list(trainer.state.log_history), num_rows=len(messages),
+        log_history=log_history, num_rows=len(messages),
     )
-    if trainer.is_world_process_zero():
+    if main_process:
         meta = {
             "base_model": model, "dataset": dataset_name, "num_rows": len(messages), "chat_template": template_used,
             "train_loss": result.train_loss, "config": config.to_dict(),
-            "world_size": _world_size(), "global_steps": trainer.state.global_step,
+            "world_size": _world_size(), "global_steps": train_output.global_step,
         }
         (output_dir / "training_config.json").write_text(json.dumps(meta, indent=2, default=str))
         write_model_card(output_dir, base_model=model, dataset=dataset_name, config=config, result=result,

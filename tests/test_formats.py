@@ -290,7 +290,9 @@ def test_formatter_in_datasets_map_hits_cache(tmp_path):
     ds.save_to_disk(str(tmp_path / "ds"))
     ds = datasets.load_from_disk(str(tmp_path / "ds"))
 
-    def render(batch, f=Formatter(style="plain")):
+    f = Formatter(style="plain")
+
+    def render(batch):
         return {"txt": f.batch_texts(batch)}
 
     first = ds.map(render, batched=True)

@@ -143,3 +143,16 @@ def test_write_json_failure_keeps_previous_file(tmp_path):
         io.write_json({"x": object()}, path)
     assert json.loads(path.read_text()) == {"ok": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_hub_ids_go_to_load_dataset(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_load_dataset(*args, **kwargs):
+        calls.append((args, kwargs))
+        return "dataset"
+
+    monkeypatch.chdir(tmp_path)  # so "org/name" is not an existing local folder
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert io.load("org/name", split="test", revision="abc", name="cfg") == "dataset"
+    assert calls == [(("org/name", "cfg"), {"split": "test", "revision": "abc"})]

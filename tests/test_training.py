@@ -232,10 +232,11 @@ def test_config_defaults_are_the_paper_recipe_and_validated():
         FinetuneConfig(template="{q}")
 
 
-def test_gpu_only_options_fail_clearly_on_cpu(tiny, tmp_path):
+@pytest.mark.parametrize("option", [{"load_in_4bit": True}, {"attn_implementation": "flash_attention_2"}])
+def test_gpu_only_options_fail_clearly_on_cpu(option, tiny, tmp_path):
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
         finetune(datasets.Dataset.from_list(_rows(8)), model=str(tiny), output_dir=tmp_path,
-                 config=_config(load_in_4bit=True))
+                 config=_config(**option))
 
 
 def test_finetune_script(tiny, subset_dir, tmp_path, capsys):

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         try:
             mod = importlib.import_module(f"ds2_hf.cli.{module}")
         except ModuleNotFoundError as err:  # a command whose module is not part of this build
@@ -50,13 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        print(f"ds2 {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as err:
+        # A missing column raises KeyError, whose str() is the repr of its message: print the message itself.
+        message = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
+        print(f"ds2 {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

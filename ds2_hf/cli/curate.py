@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..columns import EMBEDDING, RATING
 
@@ -42,8 +41,8 @@ def curator_from_args(args: argparse.Namespace):
                    overwrite=args.overwrite)
 
 
-def print_summary(report: dict, file=sys.stdout) -> None:
-    """A short human-readable summary of a curation report."""
+def print_summary(report: dict, file=None) -> None:
+    """Print a short human-readable summary of a curation report to ``file`` (default: the current stdout)."""
     K = report["num_classes"]
     print(f"curation ({report['method']}): {report['n_rated']} rated rows, {report['n_unrated']} unrated; "
           f"{report['n_flagged']} flagged, {report['n_changed']} changed", file=file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from .curate import add_curation_args, curator_from_args, print_summary
 
@@ -46,20 +47,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
-    from ..embedding import embed
+    from ..embedding import Embedder, embed
     from ..hub import push_folder, save_subset
     from ..selection import select
 
     if args.demo == bool(args.input):
         raise ValueError("give either INPUT or --demo (one of them)")
+    output = Path(args.output)
+    if output.is_dir() and any(output.iterdir()) and not args.overwrite_output:
+        # Checked before the (long) pipeline runs; `--overwrite` means curation columns here, not the folder.
+        raise ValueError(
+            f"output folder {str(output)!r} is not empty; choose an empty folder, or pass --overwrite-output to "
+            "replace a previous run's files (other files in the folder are left alone)"
+        )
     if args.demo:
         from ..demo import load_demo
 
         ds = load_demo()
-        source = {"dataset": "tatsu-lab/alpaca_eval (ds2-hf demo subset)", "license": "apache-2.0", "language": "en"}
+        source = {"dataset": "tatsu-lab/alpaca_eval", "revision": "cd543a149df89434d8a54582c0151c0b945c3d20",
+                  "license": "apache-2.0", "language": "en"}
+        rating = {"backend": "AlpacaEval annotations", "model": "GPT-4-turbo (weighted_alpaca_eval_gpt4_turbo)",
+                  "mode": "pairwise preference against gpt4_1106_preview, binned to 0-5 (see the demo data card)"}
     else:
         ds = io.load(args.input, split=args.split)
         source = {"dataset": args.input}
+        rating = None
     if len(ds) == 0:
         raise ValueError(f"{'the demo data' if args.demo else args.input} has no rows")
     if args.rating_column not in ds.column_names:
@@ -68,13 +80,16 @@ def run(args: argparse.Namespace) -> int:
             "(`ds2 rate`) or pass --rating-column"
         )
     report: dict = {"source": source, "command": "ds2 " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    if rating:
+        report["rating"] = rating
     if args.embedding_column not in ds.column_names:
         options = {"backend": args.embed_backend, "column": args.embedding_column}
         if args.embed_model:
             options["model"] = args.embed_model
-        ds = embed(ds, **options)
+        config = Embedder(**options).config  # "auto" resolved, so the report names the real backend
+        ds = embed(ds, config)
         dim = len(ds[0][args.embedding_column])
-        report["embedding"] = {"backend": args.embed_backend, "model": args.embed_model, "dim": dim}
+        report["embedding"] = {"backend": config.backend, "model": config.model, "dim": dim}
 
     curator = curator_from_args(args)
     curated = curator.fit_transform(ds)

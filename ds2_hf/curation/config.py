@@ -50,6 +50,9 @@ class CurationConfig:
     joint_ks, joint_alphas, joint_betas : tuples
         ``"joint"`` only: the candidate numbers of neighbours and neighbour-weight parameters searched by
         held-out likelihood.
+    symmetric : bool, default True
+        ``"joint"`` only: a sample's evidence also includes the ratings of the samples that have it among their
+        nearest neighbours (reverse edges), not only its own nearest neighbours.
     selection_rows : int, default 50000
         ``"joint"`` only: rows used to choose the candidate (all rows are used for the final fit).
     max_iter : int, default 100
@@ -79,6 +82,7 @@ class CurationConfig:
     joint_ks: tuple = (10, 20, 40)
     joint_alphas: tuple = (0.25, 0.5, 1.0)
     joint_betas: tuple = (0.0, 10.0)
+    symmetric: bool = True
     selection_rows: int = 50000
     max_iter: int = 100
     allow_empty_classes: bool = False

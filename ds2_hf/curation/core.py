@@ -12,7 +12,7 @@ from ..knn import KnnGraph, build_knn_graph, validate_embeddings
 from .config import CurationConfig
 from .diagnostics import Clusterability, assess_clusterability
 from .faithful import graph_size_needed, run_faithful
-from .joint import heldout_loglik, posterior, select_joint
+from .joint import heldout_loglik, select_joint
 from .long_tail import long_tail_score, reference_long_tail_score
 
 logger = logging.getLogger(__name__)
@@ -203,12 +203,12 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     K = cfg.num_classes
     sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
                        alphas=cfg.joint_alphas, betas=cfg.joint_betas, selection_rows=cfg.selection_rows,
-                       max_iter=cfg.max_iter, seed=cfg.seed)
+                       max_iter=cfg.max_iter, symmetric=cfg.symmetric, seed=cfg.seed)
     timings["joint_em"] = round(time.perf_counter() - t, 3)
     ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
     rated = y >= 0
     r = np.bincount(y[rated], minlength=K) / rated.sum()
-    ll = heldout_loglik(sel.state, y, y, ids, sims, alpha=sel.alpha, beta=sel.beta)
+    ll = heldout_loglik(sel.state, y, y, ids, sims, alpha=sel.alpha, beta=sel.beta, symmetric=cfg.symmetric)
     per_row = ll - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
     diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
                                  latent_gain=sel.heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
@@ -268,7 +268,7 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) 
     if cfg.use_backoff:
         sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
                            alphas=cfg.joint_alphas, betas=cfg.joint_betas, selection_rows=cfg.selection_rows,
-                           max_iter=cfg.max_iter, seed=cfg.seed)
+                           max_iter=cfg.max_iter, symmetric=cfg.symmetric, seed=cfg.seed)
         diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
                                      latent_gain=sel.heldout_gain - sel.degenerate_gain)
         gate = diag.gate

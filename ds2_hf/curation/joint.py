@@ -52,12 +52,14 @@ class _Rows:
     votes: np.ndarray  # (n, K) weighted neighbour-rating counts
 
     @classmethod
-    def build(cls, y_rows, y_pool, nbr_ids, sims, K, alpha, beta) -> _Rows:
+    def build(cls, y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra_votes=None) -> _Rows:
         n, k = nbr_ids.shape
         nbr_y = y_pool[nbr_ids]
         w = neighbour_weights(sims, nbr_y >= 0, alpha, beta)
         flat = (np.arange(n)[:, None] * K + np.maximum(nbr_y, 0)).ravel()
         votes = np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
+        if extra_votes is not None:
+            votes = votes + extra_votes
         own = np.zeros((n, K))
         rated = y_rows >= 0
         own[np.flatnonzero(rated), y_rows[rated]] = 1.0
@@ -70,6 +72,19 @@ class _Rows:
     def neighbour_loglik(self, M: np.ndarray, gate: float = 1.0) -> np.ndarray:
         """``gate * sum_j w_ij log M[z, y_j]``; shape (n, K)."""
         return gate * (self.votes @ np.log(M).T)
+
+
+def reverse_votes(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, K: int, alpha: float,
+                  beta: float) -> np.ndarray:
+    """Votes a row receives from the rows that have it among their neighbours; shape (N, K).
+
+    Row ``j`` with ``i`` in its neighbour list gives ``i`` its rating ``y_j`` with the same weight
+    ``alpha * exp(beta * (s_ji - s_j1))``. ``nbr_ids`` must be the graph of the whole pool (row ``j`` = sample ``j``).
+    """
+    n = len(y)
+    w = neighbour_weights(sims, np.broadcast_to((y >= 0)[:, None], nbr_ids.shape), alpha, beta)
+    flat = (nbr_ids * K + np.maximum(y, 0)[:, None]).ravel()
+    return np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
 
 
 def neighbour_weights(sims: np.ndarray, nbr_rated: np.ndarray, alpha: float, beta: float) -> np.ndarray:
@@ -105,7 +120,7 @@ def _e_step(rows: _Rows, state: JointState, gate: float = 1.0) -> np.ndarray:
 
 
 def fit_joint(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, beta: float,
-              init: JointState | None = None, max_iter: int = 100) -> JointState:
+              init: JointState | None = None, max_iter: int = 100, symmetric: bool = False) -> JointState:
     """Run the EM for fixed neighbour weights.
 
     Parameters
@@ -120,9 +135,21 @@ def fit_joint(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, 
         Neighbour weight parameters.
     init : JointState, optional
         Warm start (its parameters seed the first E-step); default: own rating plus normalised neighbour votes.
+    symmetric : bool, default False
+        Also count the votes of rows that have a row among their neighbours (:func:`reverse_votes`); needs the
+        modelled rows to be the whole pool.
     """
-    rows = _Rows.build(y_rows, y_pool, nbr_ids, sims, num_classes, alpha, beta)
+    rows = _rows(y_rows, y_pool, nbr_ids, sims, num_classes, alpha, beta, symmetric)
     return _fit(rows, init, max_iter)
+
+
+def _rows(y_rows, y_pool, nbr_ids, sims, K, alpha, beta, symmetric) -> _Rows:
+    extra = None
+    if symmetric:
+        if len(y_rows) != len(y_pool):
+            raise ValueError("symmetric evidence needs the graph of the whole pool (y_rows must be y_pool)")
+        extra = reverse_votes(y_pool, nbr_ids, sims, K, alpha, beta)
+    return _Rows.build(y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra)
 
 
 def _fit(rows: _Rows, init: JointState | None, max_iter: int) -> JointState:
@@ -149,13 +176,14 @@ def _degenerate(rows: _Rows) -> JointState:
                       rows.own)
 
 
-def heldout_loglik(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float) -> np.ndarray:
+def heldout_loglik(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float,
+                   symmetric: bool = False) -> np.ndarray:
     """Log-probability of each row's own rating predicted from its neighbours only; ``nan`` for unrated rows.
 
     ``log sum_z pi_i(z) T[z, y_i]`` with ``pi_i(z) ∝ p(z) prod_j M[z, y_j]^{w_ij}``. The own rating is not used
     to form the prediction, so this is an out-of-sample score of how well neighbours explain ratings.
     """
-    return _heldout(state, _Rows.build(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta))
+    return _heldout(state, _rows(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta, symmetric))
 
 
 def _heldout(state: JointState, rows: _Rows) -> np.ndarray:
@@ -166,9 +194,9 @@ def _heldout(state: JointState, rows: _Rows) -> np.ndarray:
 
 
 def posterior(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float,
-              gate: float = 1.0) -> np.ndarray:
+              gate: float = 1.0, symmetric: bool = False) -> np.ndarray:
     """Posterior over the true score of every modelled row, shape (n, K); ``gate`` scales neighbour evidence."""
-    rows = _Rows.build(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta)
+    rows = _rows(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta, symmetric)
     return _e_step(rows, state, gate)
 
 
@@ -196,6 +224,7 @@ def select_joint(
     betas: tuple[float, ...] = (0.0, 10.0),
     selection_rows: int = 50000,
     max_iter: int = 100,
+    symmetric: bool = True,
     seed: int = 0,
 ) -> JointSelection:
     """Choose the number of neighbours and the neighbour weights by held-out likelihood, then fit every row.
@@ -203,6 +232,8 @@ def select_joint(
     Each candidate ``(k, alpha, beta)`` is fitted, warm-started from a strong-weight solution, on at most
     ``selection_rows`` random rows (each keeping its neighbours in the full pool) and scored by the mean
     held-out log-likelihood gain over the rating marginal. The best candidate is refitted on all rows.
+    With ``symmetric`` (default), a row's evidence also includes the votes of the rows that have it among
+    their neighbours (:func:`reverse_votes`), which measurably improves both held-out likelihood and accuracy.
     The best "ratings are the truth" model over the same grid is scored too: the difference is the evidence
     that the latent-true-score model explains the ratings better than the raw ratings themselves.
     """
@@ -222,7 +253,8 @@ def select_joint(
         return float(np.mean(ll[ok] - marg[ys[ok]]))
 
     def rows_for(k: int, a: float, b: float) -> _Rows:
-        return _Rows.build(ys, y, ids_s[:, :k], sims_s[:, :k], K, a, b)
+        extra = reverse_votes(y, nbr_ids[:, :k], sims[:, :k], K, a, b)[sel] if symmetric else None
+        return _Rows.build(ys, y, ids_s[:, :k], sims_s[:, :k], K, a, b, extra)
 
     base = _fit(rows_for(ks[len(ks) // 2], 1.0, 0.0), None, max_iter)
     best, deg_best, candidates = None, -np.inf, []
@@ -238,5 +270,6 @@ def select_joint(
                 deg_best = max(deg_best, gain(_degenerate(rows), rows))
     g, k, a, b, st = best
     if len(sel) < n:
-        st = fit_joint(y, y, nbr_ids[:, :k], sims[:, :k], num_classes=K, alpha=a, beta=b, init=st, max_iter=max_iter)
+        st = fit_joint(y, y, nbr_ids[:, :k], sims[:, :k], num_classes=K, alpha=a, beta=b, init=st, max_iter=max_iter,
+                       symmetric=symmetric)
     return JointSelection(st, int(k), float(a), float(b), float(g), float(deg_best), candidates)

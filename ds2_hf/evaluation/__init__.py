@@ -37,7 +37,7 @@ _LAZY = {
     "compare": "comparison",
 }
 
-__all__ = [*sorted(_LAZY)]
+__all__ = sorted(_LAZY)  # noqa: PLE0605
 
 
 def __getattr__(name: str):

@@ -53,12 +53,27 @@ class Comparison:
         return [t for t in DISPLAY if t in present]
 
     def rows(self) -> list[dict[str, Any]]:
+        """One dict per report (``model``, ``rows``, one key per task, ``average``), followed by one mean row per
+        group of repeated runs: reports named ``"Random#1"``, ``"Random#2"``, ... are averaged into
+        ``"Random (mean of 2)"`` (the paper reports random selection as the mean of three seeds)."""
         out = []
+        groups: dict[str, list[dict[str, Any]]] = {}
         for name, rep in self.reports.items():
             row = {"model": name, "rows": self.sizes.get(name)}
             row.update({t: rep.results[t].score if t in rep.results else float("nan") for t in self.tasks})
             row["average"] = rep.average
             out.append(row)
+            base, sep, _ = name.rpartition("#")
+            if sep and base:
+                groups.setdefault(base, []).append(row)
+        for base, members in groups.items():
+            if len(members) < 2:
+                continue
+            mean = {"model": f"{base} (mean of {len(members)})", "rows": members[0]["rows"]}
+            for key in self.tasks + ["average"]:
+                vals = [m[key] for m in members if not math.isnan(m[key])]
+                mean[key] = sum(vals) / len(vals) if vals else float("nan")
+            out.append(mean)
         return out
 
     def markdown(self) -> str:
@@ -187,7 +202,7 @@ def compare(
             from dataclasses import replace
 
             cfg = replace(cfg, dataset_name=str(source))
-        if not (reuse and (run_dir / "adapter_config.json").is_file() and (run_dir / "training_config.json").is_file()):
+        if not (reuse and _finished(run_dir, cfg)):
             logger.info("finetuning on %s (%d rows)", name, sizes[name])
             finetune(datasets_[name], model=model, output_dir=run_dir, config=cfg,
                      resume_from_checkpoint=True if reuse else None)
@@ -198,11 +213,29 @@ def compare(
     return comparison
 
 
+def _normalise(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _finished(run_dir: Path, config) -> bool:
+    """A finished training run in ``run_dir`` with the same recipe (else it is retrained)."""
+    meta_file = run_dir / "training_config.json"
+    if not ((run_dir / "adapter_config.json").is_file() and meta_file.is_file()):
+        return False
+    same = json.loads(meta_file.read_text()).get("config") == _normalise(config.to_dict())
+    if not same:
+        logger.warning("%s was trained with another recipe: training again", run_dir)
+    return same
+
+
 def _evaluate_cached(model: str, eval_dir: Path, name: str, config: EvalConfig, reuse: bool) -> EvalReport:
+    from .runner import _describe
+
     cached = eval_dir / "results.json"
     if reuse and cached.is_file():
         report = EvalReport.load(cached)
-        if report.config.get("tasks") == list(config.resolved_tasks()) and report.config.get("limit") == config.limit:
+        wanted = _describe(config) | {"backend": config.resolved_backend(), "tasks": list(config.resolved_tasks())}
+        if report.config == _normalise(wanted):
             logger.info("reusing %s", cached)
             report.model = name
             return report

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._import_utils import require
-from .tasks import TaskResult
+from .tasks import MissingDataError, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +90,20 @@ def run_lm_eval(
 
     spec = spec or LM_EVAL_TASKS[task]
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(model.device))
-    out = lm_eval.simple_evaluate(
-        model=lm, tasks=list(spec.tasks), num_fewshot=spec.num_fewshot,
-        limit=limit if limit is not None else spec.limit,
-        apply_chat_template=bool(chat_format and getattr(tokenizer, "chat_template", None)),
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-        task_manager=task_manager, log_samples=False,
-    )
+    try:
+        out = lm_eval.simple_evaluate(
+            model=lm, tasks=list(spec.tasks), num_fewshot=spec.num_fewshot,
+            limit=limit if limit is not None else spec.limit,
+            apply_chat_template=bool(chat_format and getattr(tokenizer, "chat_template", None)),
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+            task_manager=task_manager, log_samples=False,
+        )
+    except ConnectionError as err:
+        raise MissingDataError(
+            f"lm-eval could not download the data of {list(spec.tasks)} ({err}). Run once with Hub access to fill "
+            "the datasets cache, or use the offline builtin backend: backend='builtin', data_dir=... "
+            "(CLI: --backend builtin --data-dir DIR)"
+        ) from err
     results = out["results"]
     subscores = {t: 100.0 * _metric(results, t, spec.metric) for t in spec.tasks}
     score = sum(subscores.values()) / len(subscores)

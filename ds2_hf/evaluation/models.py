@@ -127,7 +127,9 @@ class TransformersModel:
         if load_in_8bit:
             if not device.startswith("cuda"):
                 raise ValueError("load_in_8bit needs a CUDA GPU; load the model in full precision on CPU")
-            require("bitsandbytes", extra="eval", purpose="8-bit loading")
+            from ..training import _require_gpu_package
+
+            _require_gpu_package("bitsandbytes", "bitsandbytes", "load_in_8bit")
             load_kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
         local = Path(path)
         if (local / "adapter_config.json").is_file():

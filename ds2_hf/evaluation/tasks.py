@@ -13,8 +13,9 @@ task           data (under ``data_dir``)                 shots (paper)          
 The layouts are the upstream releases': GSM8K (openai/grade-school-math), BBH (suzgunmirac/BIG-Bench-Hard, with its
 ``cot-prompts/*.txt`` when present, otherwise 3 direct-answer exemplars taken from each task), MMLU (hendrycks/test
 CSVs, with or without the ``question,choice0..3,answer`` header), TruthfulQA (sylinrl/TruthfulQA ``TruthfulQA.csv``)
-and TyDiQA GoldP (``tydiqa-goldp-v1.1-dev.json``). The paper judges TruthfulQA generations with two LLaMA-2 judges;
-offline we report the multiple-choice scores instead (as the Open LLM Leaderboard and lm-eval's ``truthfulqa_mc2``).
+and TyDiQA GoldP (``tydiqa-goldp-v1.1-dev.json``). The paper judges TruthfulQA generations with two LLaMA-2 judges
+(``TruthfulQA(mode="gen", truth_judge=..., info_judge=...)``); without judges the multiple-choice scores are reported
+(as the Open LLM Leaderboard and lm-eval's ``truthfulqa_mc2`` do).
 """
 
 from __future__ import annotations

@@ -171,6 +171,7 @@ class Rater:
         self._backend = backend
         self._cache: RatingCache | None = None
         self._memory: dict[str, dict] = {}
+        self._rank: int | None = None
         self.stats = RatingStats()
 
     # --- pickling / fingerprinting: configuration only ---------------------------------------------------------
@@ -188,7 +189,13 @@ class Rater:
     @property
     def backend(self) -> RatingBackend:
         if self._backend is None:
-            self._backend = make_backend(self.config, api_key=self._api_key)
+            config = self.config
+            if self._rank is not None and config.backend == "transformers" and config.device in (None, "cuda"):
+                import torch
+
+                if torch.cuda.is_available():  # map(with_rank=True, num_proc=n): one GPU per process
+                    config = config.replace(device=f"cuda:{self._rank % torch.cuda.device_count()}")
+            self._backend = make_backend(config, api_key=self._api_key)
         return self._backend
 
     @property
@@ -301,13 +308,18 @@ class Rater:
                 stats.truncated += 1
         return out
 
-    def __call__(self, batch: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    def __call__(self, batch: Mapping[str, Sequence[Any]], rank: int | None = None) -> dict[str, Any]:
         """Rate a batch (``datasets.map(..., batched=True)``); returns the three output columns.
+
+        With ``map(..., with_rank=True, num_proc=n)`` each process receives its ``rank`` and the local backend
+        puts its model on GPU ``rank % n_gpus`` (the datasets multi-GPU pattern).
 
         ``datasets`` infers int64 for the rating from Python lists; pass ``features=`` (see :func:`rating_features`) or use
         :func:`rate` for the int8 / float32 column types of the column contract.
         """
         cfg = self.config
+        if rank is not None and self._backend is None:
+            self._rank = rank
         names = cfg.columns()
         check_no_overwrite(batch.keys(), names, option="column_prefix", overwrite=cfg.overwrite)
         formatter = cfg.formatter()

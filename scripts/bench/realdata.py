@@ -66,6 +66,8 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, cache_dir: str
     from ds2_hf.simulate import inject_noise
 
     root = Path(data_dir or Path(__file__).resolve().parents[2].parent / "shared" / "data")
+    if not cache_dir:
+        cache_dir = ".bench_cache"
     cache = Path(cache_dir) / f"{name}_wordllama256.npz"
     if cache.exists():
         z = np.load(cache)

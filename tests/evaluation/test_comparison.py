@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 datasets = pytest.importorskip("datasets")
 
-from conftest import WORDS  # noqa: E402
+from eval_helpers import WORDS  # noqa: E402
 
 from ds2_hf.evaluation import EvalConfig, compare  # noqa: E402
 from ds2_hf.evaluation.comparison import Comparison  # noqa: E402
@@ -64,11 +64,16 @@ def test_compare_writes_table_plot_and_reuses_runs(setup, tiny_model, tmp_path, 
     monkeypatch.setattr(ds2_hf.training, "finetune", no_training)
     again = compare(subsets, model=str(tiny_model), output_dir=out, finetune_config=ft, eval_config=ev)
     assert again.markdown() == table.markdown()
+    from dataclasses import replace
+
+    with pytest.raises(AssertionError, match="must be reused"):  # another recipe is trained again
+        compare(subsets, model=str(tiny_model), output_dir=out, finetune_config=replace(ft, seed=4), eval_config=ev)
 
 
 def test_markdown_bolds_best_per_column():
     def report(name, gsm, mmlu):
-        return EvalReport(name, {"gsm8k": TaskResult("gsm8k", "em", gsm, 1), "mmlu": TaskResult("mmlu", "acc", mmlu, 1)})
+        results = {"gsm8k": TaskResult("gsm8k", "em", gsm, 1), "mmlu": TaskResult("mmlu", "acc", mmlu, 1)}
+        return EvalReport(name, results)
 
     table = Comparison({"DS2": report("DS2", 60.0, 63.0), "Random": report("Random", 55.0, 64.0)},
                        sizes={"DS2": 10000, "Random": 10000})
@@ -99,3 +104,14 @@ def test_compare_script(setup, tiny_model, tmp_path, eval_data, capsys):
     assert "| DS2 | 16 |" in out and "| Random | 16 |" in out
     assert script.main(argv[:-8] + ["--subset", "broken"]) == 2
     assert "expected NAME=PATH" in capsys.readouterr().err
+
+
+def test_repeated_runs_get_a_mean_row():
+    def report(name, gsm):
+        return EvalReport(name, {"gsm8k": TaskResult("gsm8k", "em", gsm, 1)})
+
+    table = Comparison({"DS2": report("DS2", 60.0), "Random#1": report("Random#1", 50.0),
+                        "Random#2": report("Random#2", 54.0), "Random#3": report("Random#3", 52.0)})
+    rows = table.rows()
+    assert rows[-1]["model"] == "Random (mean of 3)" and rows[-1]["gsm8k"] == pytest.approx(52.0)
+    assert "| Random (mean of 3) | - | 52.0 | 52.0 |" in table.markdown()

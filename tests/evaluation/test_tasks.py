@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import oracle, write_tydiqa
+from eval_helpers import oracle, write_tydiqa
 
 from ds2_hf.evaluation import (
     EvalConfig,
@@ -159,7 +159,7 @@ def test_truthfulqa_generation_judged_like_the_paper(data):
     rows = TruthfulQA().load(data)
     # the model answers the best answer for 2 of 3 questions, an incorrect one for the last
     gen = {f"Q: {r['question']}": (r["best"] if i < 2 else r["incorrect"][0]) for i, r in enumerate(rows)}
-    from conftest import OracleLM
+    from eval_helpers import OracleLM
 
     model = OracleLM(gen, {})
     truthful = _Judge({r["best"] for r in rows})

@@ -86,6 +86,12 @@ def no_template_dir(tmp_path_factory):
     return build_llama(tmp_path_factory.mktemp("tiny-no-template"), chat_template=None)
 
 
+@pytest.fixture(autouse=True)
+def _private_default_cache(tmp_path, monkeypatch):
+    """Never touch the user's ~/.cache: the default rating cache lives in the test's tmp dir."""
+    monkeypatch.setenv("DS2_HF_CACHE", str(tmp_path / "default-cache"))
+
+
 @pytest.fixture()
 def cache_path(tmp_path):
     return str(tmp_path / "ratings.sqlite")

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Speed and memory of curation (k-NN graph + transition matrix + detection + long-tail), embeddings given.
+
+Each configuration runs in its own process so its peak RSS is its own. The embeddings are simulated
+(``ds2_hf.simulate``: clustered, unit-norm, float32); their generation is timed separately and not counted.
+
+Usage::
+
+    python scripts/bench/bench_speed.py --n 300000 --dim 1024 --method joint
+    python scripts/bench/bench_speed.py --n 1000000 --dim 256 --method joint --accuracy
+    python scripts/bench/bench_speed.py --grid            # the BENCHMARKS.md table, one process per row
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+GRID = [
+    ("50000", "1024", "joint"),
+    ("50000", "1024", "faithful"),
+    ("300000", "1024", "joint"),
+    ("300000", "1024", "faithful"),
+    ("1000000", "256", "joint"),
+]
+
+
+def rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def one(n: int, dim: int, method: str, seed: int, accuracy: bool, knn: str) -> dict:
+    import numpy as np
+
+    from ds2_hf.curation import curate_scores
+    from ds2_hf.knn import KnnConfig
+    from ds2_hf.simulate import simulate
+
+    t = time.perf_counter()
+    sim = simulate(n, dim, transition="gpt-like", seed=seed)
+    gen = time.perf_counter() - t
+    rss_data = rss_gb()
+    t = time.perf_counter()
+    res = curate_scores(sim.embeddings, sim.rated, method=method, seed=seed, progress=False,
+                        knn=KnnConfig(method=knn, seed=seed))
+    wall = time.perf_counter() - t
+    out = {
+        "n": n, "dim": dim, "method": method, "seconds": round(wall, 1), "generate_seconds": round(gen, 1),
+        "peak_rss_gb": round(rss_gb(), 2), "rss_after_data_gb": round(rss_data, 2),
+        "knn": res.report["knn"], "timings": res.report["timings"],
+    }
+    if accuracy:
+        out["acc_rated"] = round(float((sim.rated == sim.true).mean()), 4)
+        out["acc_curated"] = round(float((res.curated == sim.true).mean()), 4)
+        out["T_mae"] = round(float(np.abs(res.transition_matrix - sim.transition).mean()), 4)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=50000)
+    ap.add_argument("--dim", type=int, default=1024)
+    ap.add_argument("--method", choices=("joint", "faithful"), default="joint")
+    ap.add_argument("--knn", choices=("auto", "exact", "ivf"), default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--accuracy", action="store_true", help="also report accuracy against the simulated truth")
+    ap.add_argument("--grid", action="store_true", help="run the BENCHMARKS.md grid, one process per row")
+    a = ap.parse_args(argv)
+    if a.grid:
+        for n, dim, method in GRID:
+            subprocess.run([sys.executable, __file__, "--n", n, "--dim", dim, "--method", method, "--accuracy"],
+                           check=True)
+        return 0
+    print(json.dumps(one(a.n, a.dim, a.method, a.seed, a.accuracy, a.knn)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

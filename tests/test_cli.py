@@ -1,0 +1,269 @@
+"""Tests of the ``ds2`` command line (run in-process through ``ds2_hf.cli.main``)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io as stdio
+import json
+import subprocess
+import sys
+
+import datasets
+import numpy as np
+import pytest
+
+from ds2_hf.cli import COMMANDS, main
+
+CURATION_COLUMNS = ["curated_rating", "curation_confidence", "misrated", "long_tail_score", "curation_posterior"]
+
+
+def _load_parquet(path):
+    return datasets.load_dataset("parquet", data_files=str(path), split="train")
+
+
+# --------------------------------------------------------------------------------------------- help
+
+
+def test_top_level_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ds2")
+    for name in ("curate", "run", "simulate"):
+        assert name in out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_subcommand_help(command, capsys):
+    if importlib.util.find_spec(f"ds2_hf.cli.{COMMANDS[command]}") is None:
+        pytest.skip(f"`ds2 {command}` is not part of this build")
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: ds2 {command}")
+
+
+def test_no_command_prints_help_and_returns_2(capsys):
+    assert main([]) == 2
+    assert "usage: ds2" in capsys.readouterr().out
+
+
+def test_unknown_option_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["curate", "in.parquet", "out.parquet", "--method", "magic"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_help_imports_no_heavy_module():
+    heavy = ("torch", "transformers", "faiss", "sentence_transformers", "datasets", "matplotlib", "gradio",
+             "wordllama", "trl", "numpy")
+    code = (
+        "import sys; from ds2_hf.cli import build_parser; build_parser(); "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------------- simulate + curate
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sim") / "out.parquet"
+    out = stdio.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["simulate", str(path), "--n", "1500", "--dim", "16"]) == 0
+    return path, out.getvalue()
+
+
+def test_simulate_writes_typed_pool(simulated):
+    path, out = simulated
+    ds = _load_parquet(path)
+    assert len(ds) == 1500
+    assert ds.features["embedding"] == datasets.List(datasets.Value("float32"), length=16)
+    assert ds.features["rating"] == datasets.Value("int8")
+    assert ds.features["true_rating"] == datasets.Value("int8")
+    rated, true = np.array(ds["rating"]), np.array(ds["true_rating"])
+    acc = (rated == true).mean()
+    assert f"wrote 1500 rows to {path}; rated accuracy {acc:.3f}" in out
+    assert 0.6 < acc < 0.9
+
+
+def test_simulate_float_transition(tmp_path, capsys):
+    path = tmp_path / "sim.jsonl"
+    assert main(["simulate", str(path), "--n", "300", "--dim", "8", "--transition", "1.0", "--seed", "3"]) == 0
+    ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    assert ds["rating"] == ds["true_rating"]  # an identity rater
+    assert "rated accuracy 1.000" in capsys.readouterr().out
+
+
+def test_simulate_bad_transition(tmp_path, capsys):
+    rc = main(["simulate", str(tmp_path / "x.parquet"), "--n", "100", "--dim", "4", "--transition", "bard-like"])
+    assert rc == 2
+    assert "ds2 simulate: error: unknown transition preset 'bard-like'" in capsys.readouterr().err
+    assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.fixture(scope="module")
+def curated(simulated, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cur")
+    out = stdio.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["curate", str(simulated[0]), str(folder / "cur.parquet"), "--report", str(folder / "r.json")])
+    assert rc == 0
+    return folder, out.getvalue()
+
+
+def test_curate_adds_columns_and_improves_accuracy(curated):
+    folder, out = curated
+    ds = _load_parquet(folder / "cur.parquet")
+    assert ds.column_names == ["embedding", "rating", "true_rating", *CURATION_COLUMNS]
+    assert ds.features["curated_rating"] == datasets.Value("int8")
+    assert ds.features["curation_posterior"] == datasets.List(datasets.Value("float32"), length=6)
+    true = np.array(ds["true_rating"])
+    acc_raw = (np.array(ds["rating"]) == true).mean()
+    acc_cur = (np.array(ds["curated_rating"]) == true).mean()
+    assert acc_cur > acc_raw + 0.1, (acc_raw, acc_cur)
+    conf = np.array(ds["curation_confidence"])
+    assert conf.min() >= 0 and conf.max() <= 1
+    np.testing.assert_allclose(np.array(ds["curation_posterior"]).sum(axis=1), 1.0, atol=1e-4)
+    assert "curation (joint): 1500 rated rows, 0 unrated" in out
+    assert "estimated transition matrix T[true, rated]:" in out
+    assert "wrote 1500 rows to" in out
+
+
+def test_curate_report(curated):
+    folder, _ = curated
+    report = json.loads((folder / "r.json").read_text())
+    T = np.array(report["transition_matrix"])
+    assert T.shape == (6, 6)
+    np.testing.assert_allclose(T.sum(axis=1), 1.0, atol=1e-3)
+    assert (np.diag(T) > 0.5).all()  # the simulated rater is right about 3/4 of the time
+    assert report["num_classes"] == 6 and report["method"] == "joint"
+    assert report["n_rated"] == 1500 and sum(report["counts_raw"]) == 1500
+    assert report["knn"]["method"] == "exact"
+
+
+def test_curate_refuses_to_overwrite_then_overwrites(curated, tmp_path, capsys):
+    folder, _ = curated
+    assert main(["curate", str(folder / "cur.parquet"), str(tmp_path / "again.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "ds2 curate: error: column(s) ['curated_rating'" in err
+    assert not (tmp_path / "again.parquet").exists()
+    assert main(["curate", str(folder / "cur.parquet"), str(tmp_path / "again"), "--overwrite",
+                 "--method", "faithful"]) == 0
+    assert "curation (faithful)" in capsys.readouterr().out
+    again = datasets.load_from_disk(str(tmp_path / "again"))
+    assert len(again) == 1500 and set(CURATION_COLUMNS[:4]) <= set(again.column_names)
+
+
+def test_curate_without_embedding_column_is_a_clean_error(tmp_path, capsys):
+    path = tmp_path / "noemb.parquet"
+    datasets.Dataset.from_dict({"text": ["a", "b", "c"], "rating": [1, 2, 3]}).to_parquet(str(path))
+    assert main(["curate", str(path), str(tmp_path / "out.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "ds2 curate: error: column 'embedding' not found (columns: ['rating', 'text'])" in err
+    assert "Traceback" not in err and 'error: "' not in err  # the message, not a KeyError repr
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_curate_missing_input(tmp_path, capsys):
+    assert main(["curate", str(tmp_path / "nope.parquet"), str(tmp_path / "out.parquet")]) == 2
+    assert "ds2 curate: error: no such file or folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- run
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo") / "subset"
+    argv = ["run", "--demo", "--output", str(folder), "-k", "50", "--embed-backend", "wordllama"]  # offline
+    out = stdio.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setattr(sys, "argv", ["ds2", *argv])
+        rc = main(argv)
+    assert rc == 0
+    return folder, out.getvalue()
+
+
+@pytest.mark.slow
+def test_run_demo_writes_hub_layout(demo_run):
+    folder, out = demo_run
+    assert (folder / "README.md").is_file()
+    assert sorted(p.suffix for p in (folder / "data").iterdir()) == [".parquet"]
+    figures = list((folder / "figures").glob("*.png"))
+    assert figures and all(p.stat().st_size > 1000 for p in figures)
+    ds = datasets.load_dataset(str(folder), split="train")
+    assert len(ds) == 50
+    assert {"instruction", "output", "rating", *CURATION_COLUMNS[:4]} <= set(ds.column_names)
+    ratings = np.array(ds["curated_rating"])
+    assert (ratings[:-1] >= ratings[1:]).all()  # ds2 strategy: highest curated rating first
+    assert "selected 50 of" in out and f"wrote {folder}/" in out
+
+
+@pytest.mark.slow
+def test_run_demo_report(demo_run):
+    folder, _ = demo_run
+    report = json.loads((folder / "ds2_report.json").read_text())["report"]
+    assert report["command"] == f"ds2 run --demo --output {folder} -k 50 --embed-backend wordllama"
+    assert report["source"]["license"] == "apache-2.0"
+    assert np.array(report["curation"]["transition_matrix"]).shape == (6, 6)
+    assert report["embedding"]["backend"] == "wordllama" and report["embedding"]["dim"] > 0
+    assert report["selection"]  # the selection report is recorded
+
+
+def test_run_on_a_rated_file(simulated, tmp_path, capsys):
+    out_dir, pool = tmp_path / "subset", tmp_path / "pool.parquet"
+    argv = ["run", str(simulated[0]), "--output", str(out_dir), "-k", "40", "--save-pool", str(pool)]
+    assert main(argv) == 0
+    subset = datasets.load_dataset(str(out_dir), split="train")
+    assert len(subset) == 40
+    assert (np.array(subset["curated_rating"]) == 5).all()  # the pool has far more than 40 rows curated to 5
+    whole = _load_parquet(pool)
+    assert len(whole) == 1500 and "curated_rating" in whole.column_names
+    assert np.mean(subset["true_rating"]) > np.mean(whole["true_rating"]) + 1.0
+    report = json.loads((out_dir / "ds2_report.json").read_text())["report"]
+    assert "embedding" not in report  # the input already had embeddings: nothing was embedded
+    assert report["source"]["dataset"] == str(simulated[0])
+    capsys.readouterr()
+
+    # a second run into the same, now non-empty folder refuses; --overwrite-output replaces it
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"ds2 run: error: output folder {str(out_dir)!r} is not empty" in err
+    assert "--overwrite-output" in err
+    assert "Adding curation columns" not in err  # refused before running the pipeline
+    assert main([*argv, "-k", "20", "--overwrite-output"]) == 0
+    assert len(datasets.load_dataset(str(out_dir), split="train")) == 20
+
+
+@pytest.mark.parametrize("argv", [["run", "--output", "x"], ["run", "in.parquet", "--demo", "--output", "x"]])
+def test_run_needs_input_or_demo(argv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err.endswith("ds2 run: error: give either INPUT or --demo (one of them)\n")
+    assert not (tmp_path / "x").exists()
+
+
+def test_run_without_rating_column(tmp_path, capsys):
+    path = tmp_path / "unrated.jsonl"
+    datasets.Dataset.from_dict({"text": ["a", "b"], "score": [1, 2]}).to_json(str(path))
+    assert main(["run", str(path), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "ds2 run: error: column 'rating' not found (columns: ['text', 'score'])" in err
+    assert "--rating-column" in err
+    assert main(["run", str(path), "--output", str(tmp_path / "out"), "--rating-column", "stars"]) == 2
+    assert "column 'stars' not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_requires_output(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--demo"])
+    assert exit_info.value.code == 2
+    assert "--output" in capsys.readouterr().err
