@@ -65,6 +65,11 @@ _LAZY = {
     "write_report_html": "ds2_hf.report_html",
     # data
     "load_demo": "ds2_hf.demo",
+    # training and evaluation
+    "finetune": "ds2_hf.training",
+    "FinetuneConfig": "ds2_hf.training",
+    "EvalConfig": "ds2_hf.evaluation",
+    "compare": "ds2_hf.evaluation",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

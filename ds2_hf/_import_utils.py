@@ -19,7 +19,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "wordllama": ("wordllama", None),  # core dependency
     "faiss": ("faiss-cpu", None),  # core dependency
     "vllm": ("vllm", "vllm"),
-    "bitsandbytes": ("bitsandbytes", "rate"),
+    "bitsandbytes": ("bitsandbytes", None),  # GPU-only, in no extra
     "trl": ("trl", "train"),
     "peft": ("peft", "train"),
     "accelerate": ("accelerate", "train"),

@@ -76,5 +76,5 @@ def check_no_overwrite(
         raise ColumnExistsError(
             f"column(s) {clash} already exist in the dataset; refusing to overwrite them. "
             f"Choose other output names with `{option}=...`, remove the columns first "
-            f"(`dataset.remove_columns({clash!r})`), or pass `overwrite=True`."
+            f"(`dataset.remove_columns({clash!r})`), or pass `overwrite=True` (command line: `--overwrite`)."
         )

@@ -164,7 +164,7 @@ def validate_embeddings(embeddings, *, normalize: bool = True, name: str = "embe
             f"{name} have {bad.size} all-zero row(s), e.g. rows {bad[:5].tolist()} (often empty texts); "
             "give them text or drop them before curation"
         )
-    if normalize:
+    if normalize and not np.allclose(norms, 1.0, atol=1e-4):  # unit rows already (the usual case): no copy
         x = x / norms[:, None]
     return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -200,6 +200,23 @@ def _exact(x: np.ndarray, k: int, cfg: KnnConfig, *, progress: bool) -> tuple[np
     index.add(x)
     ids, sims = _search(index, x, k + 1, cfg.batch_size, "exact k-NN" if progress else None)
     return _strip_self(ids, sims, np.arange(len(x)), k)
+
+
+def _exact_for_queries(x: np.ndarray, queries: np.ndarray, k: int, block: int, *, with_sims: bool = False):
+    """Exact top-k (self excluded) of a few query rows by blocked matrix products, without copying ``x``."""
+    q = x[queries]
+    best_s = np.full((len(q), k + 1), -np.inf, dtype=np.float32)
+    best_i = np.full((len(q), k + 1), -1, dtype=np.int64)
+    for start in range(0, len(x), block):
+        s = q @ x[start : start + block].T
+        cand_s = np.concatenate([best_s, s], axis=1)
+        cand_i = np.concatenate([best_i, np.broadcast_to(np.arange(start, start + s.shape[1]), s.shape)], axis=1)
+        top = np.argpartition(-cand_s, k, axis=1)[:, : k + 1]
+        best_s = np.take_along_axis(cand_s, top, axis=1)
+        best_i = np.take_along_axis(cand_i, top, axis=1)
+    order = np.argsort(-best_s, axis=1, kind="stable")
+    ids, sims = _strip_self(np.take_along_axis(best_i, order, 1), np.take_along_axis(best_s, order, 1), queries, k)
+    return (ids, sims) if with_sims else ids
 
 
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
@@ -261,17 +278,13 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     index.add(x)
     t_build = time.perf_counter() - t0
 
-    # Recall on a query sample against exact search (over the full data, so it is the true recall@k).
+    # Recall on a query sample against exact search over the full data (so it is the true recall@k).
     q_ids = np.sort(rng.choice(n, min(cfg.recall_sample, n), replace=False))
-    flat = faiss.IndexFlatIP(d)
-    flat.add(x)
-    e_ids, _ = flat.search(x[q_ids], k + 1)
-    e_ids, _ = _strip_self(e_ids, np.zeros_like(e_ids, dtype=np.float32), q_ids, k)
-    del flat
+    e_ids = _exact_for_queries(x, q_ids, k, cfg.batch_size)
     nprobe = min(cfg.nprobe, nlist)
     while True:
         index.nprobe = nprobe
-        a_ids, a_sims = index.search(x[q_ids], k + 1)
+        a_sims, a_ids = index.search(x[q_ids], k + 1)  # faiss returns (scores, ids)
         a_ids, _ = _strip_self(a_ids, a_sims, q_ids, k)
         recall = _recall(a_ids, e_ids)
         if recall >= cfg.min_recall or nprobe >= min(cfg.max_nprobe, nlist):
@@ -292,10 +305,7 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     # IVF can return -1 padding when the probed cells hold fewer than k+1 points: repair those rows exactly.
     short = np.flatnonzero((ids < 0).any(axis=1))
     if short.size:
-        flat = faiss.IndexFlatIP(d)
-        flat.add(x)
-        r_ids, r_sims = flat.search(x[short], k + 1)
-        ids[short], sims[short] = _strip_self(r_ids, r_sims, short, k)
+        ids[short], sims[short] = _exact_for_queries(x, short, k, cfg.batch_size, with_sims=True)
         info["rows_repaired_exactly"] = int(short.size)
     info.update(build_seconds=round(t_build, 3), seconds=round(time.perf_counter() - t0, 3))
     return KnnGraph(ids, sims, "ivf", round(float(recall), 4), info)

@@ -152,6 +152,10 @@ def test_assistant_mask_covers_only_the_answer_and_eos(tiny):
     enc = tok.apply_chat_template(msgs, return_dict=True, return_assistant_tokens_mask=True, tokenize=True)
     kept = [i for i, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
     assert tok.convert_ids_to_tokens(kept) == ["five", "</s>"]
+    msgs += [{"role": "user", "content": "and two plus four"}, {"role": "assistant", "content": "six"}]
+    enc = tok.apply_chat_template(msgs, return_dict=True, return_assistant_tokens_mask=True, tokenize=True)
+    kept = [i for i, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
+    assert tok.convert_ids_to_tokens(kept) == ["five", "</s>", "six", "</s>"]  # every assistant turn, no user text
 
 
 def test_to_messages_accepts_formats_and_is_cached(tmp_path):

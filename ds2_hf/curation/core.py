@@ -161,9 +161,9 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
     t0 = time.perf_counter()
     x = validate_embeddings(embeddings)
     n = len(x)
-    need = cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
     y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
     n_rated = int((y >= 0).sum())
+    need = cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
     if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
         raise ValueError(
             f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
@@ -173,6 +173,8 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
         validate_ratings(y, n, cfg.num_classes)
     timings = {}
     k_graph = min(need, n - 1)
+    if cfg.method == "faithful" and n_rated == n:  # one graph deep enough for the sampled rounds, built once
+        k_graph = max(k_graph, _faithful_graph_k(n, cfg))
     if graph is None or graph.k < k_graph:
         graph = build_knn_graph(x, k_graph, config=cfg.knn, progress=cfg.progress)
     timings["knn"] = round(time.perf_counter() - t0, 3)
@@ -243,13 +245,19 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     return res
 
 
+def _faithful_graph_k(n_rated: int, cfg: CurationConfig) -> int:
+    L = 2 * n_rated if cfg.duplicate_quirk else n_rated
+    return graph_size_needed(n_rated, min(cfg.sample_size, int(0.9 * L)), cfg.detect_k,
+                             duplicate_quirk=cfg.duplicate_quirk)
+
+
 def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> CurationResult:
     K = cfg.num_classes
     rated_idx = np.flatnonzero(y >= 0)
     n_r = len(rated_idx)
     L = 2 * n_r if cfg.duplicate_quirk else n_r
     ss = min(cfg.sample_size, int(0.9 * L))
-    m = graph_size_needed(n_r, ss, cfg.detect_k, duplicate_quirk=cfg.duplicate_quirk)
+    m = _faithful_graph_k(n_r, cfg)
     t = time.perf_counter()
     xr = x[rated_idx]
     if n_r == len(y) and graph.k >= m:

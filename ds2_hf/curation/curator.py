@@ -196,6 +196,10 @@ class Curator:
                 "fit and transform the same dataset"
             )
         check_no_overwrite(dataset.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
+        # Replacing an earlier curation: drop its columns that this method does not write (a stale posterior).
+        stale = [c for c in self.columns.names() if c in dataset.column_names and c not in self._outputs()]
+        if stale and self.overwrite:
+            dataset = dataset.remove_columns(stale)
         features = dataset.features.copy()
         with_post = self.add_posterior and res.posterior is not None
         features.update(_features(self.columns, self.config.num_classes, with_post))

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Speed and memory of curation (k-NN graph + transition matrix + detection + long-tail), embeddings given.
 
-Each configuration runs in its own process so its peak RSS is its own. The embeddings are simulated
-(``ds2_hf.simulate``: clustered, unit-norm, float32); their generation is timed separately and not counted.
+Each configuration runs in its own process so its peak RSS is its own. The embeddings are simulated with the
+public generator ``../shared/bench/synth.py`` when it is present (the geometry the targets refer to), else with
+``ds2_hf.simulate``; their generation is timed separately and not counted, and its memory is reported apart.
 
 Usage::
 
@@ -19,6 +20,10 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
+from types import SimpleNamespace
+
+PUBLIC_SYNTH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "synth.py"
 
 GRID = [
     ("50000", "1024", "joint"),
@@ -41,7 +46,15 @@ def one(n: int, dim: int, method: str, seed: int, accuracy: bool, knn: str) -> d
     from ds2_hf.simulate import simulate
 
     t = time.perf_counter()
-    sim = simulate(n, dim, transition="gpt-like", seed=seed)
+    if PUBLIC_SYNTH.exists():
+        sys.path.insert(0, str(PUBLIC_SYNTH.parent))
+        import synth
+
+        g = synth.generate(n, dim, synth.get_T("gpt-like"), synth.P_DEFAULT, seed=seed)
+        sim = SimpleNamespace(embeddings=g["embeddings"], rated=g["rated"], true=g["true"], transition=g["T"])
+        del g
+    else:
+        sim = simulate(n, dim, transition="gpt-like", seed=seed)
     gen = time.perf_counter() - t
     rss_data = rss_gb()
     t = time.perf_counter()
