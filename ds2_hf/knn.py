@@ -43,15 +43,16 @@ class KnnConfig:
     ----------
     method : {"auto", "exact", "ivf"}, default "auto"
         ``"auto"`` uses exact search while ``N**2 * d <= exact_max_work`` and IVF above it.
-    exact_max_work : float, default 2e13
-        Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``). Measured on a 2-core CPU (BENCHMARKS.md):
-        exact search of 100k x 256 (2.6e12) takes about 25 s and of 300k x 256 about 3.5 min, while IVF at
-        300k x 256 takes well under a minute at recall@10 >= 0.95; the threshold keeps exact search below about
-        a minute of compute.
+    exact_max_work : float, default 5e12
+        Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``), about 50 s of exact search on a 2-core CPU.
+        Measured there (BENCHMARKS.md): exact search of 50k x 1024 took 26 s; at 100k x 1024, IVF took about 51 s
+        (29 s build, 22 s search, recall@40 = 1.000) where exact search needs about four times the 50k time.
     nlist : int, optional
         IVF cells; default ``4 * sqrt(N)``.
-    nprobe : int, default 16
-        Cells visited per query (raised automatically until ``min_recall`` is reached, up to ``max_nprobe``).
+    nprobe : int, default 8
+        Cells visited per query, raised automatically (doubling) until ``min_recall`` is reached, up to
+        ``max_nprobe``. On the public benchmark geometry at 100k x 1024, ``nprobe = 8`` already gives recall@40 of
+        1.000 (BENCHMARKS.md).
     max_nprobe : int, default 128
     min_recall : float, default 0.95
         Required recall@k of approximate search, measured on ``recall_sample`` queries against exact search.
@@ -59,7 +60,8 @@ class KnnConfig:
     recall_sample : int, default 1000
         Queries used to measure recall.
     train_size : int, optional
-        Points used to train the IVF quantiser; default ``min(N, 64 * nlist)``.
+        Points used to train the IVF quantiser; default ``min(N, 40 * nlist)`` (faiss' recommended minimum is 39
+        per cell).
     batch_size : int, default 16384
         Queries per faiss call; bounds the temporary memory of a search to about ``batch_size * k * 12`` bytes
         plus faiss' own blocks.
@@ -70,9 +72,9 @@ class KnnConfig:
     """
 
     method: str = "auto"
-    exact_max_work: float = 2e13
+    exact_max_work: float = 5e12
     nlist: int | None = None
-    nprobe: int = 16
+    nprobe: int = 8
     max_nprobe: int = 128
     min_recall: float = 0.95
     recall_sample: int = 1000
@@ -269,7 +271,7 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     rng = np.random.default_rng(cfg.seed)
     nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
     nlist = min(nlist, max(1, n // 39))
-    train_n = min(n, cfg.train_size or 64 * nlist)
+    train_n = min(n, cfg.train_size or 40 * nlist)
     train = x[np.sort(rng.choice(n, train_n, replace=False))] if train_n < n else x
     quantizer = faiss.IndexFlatIP(d)
     index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
