@@ -447,3 +447,24 @@ def test_cli_push_respects_hf_endpoint_in_a_fresh_process(stub, saved):
     assert DEFAULT_TOKEN not in proc.stdout + proc.stderr
     assert stub.repo("org/env-subset").private is True
     assert set(_tree(folder)) <= set(stub.files("org/env-subset"))
+
+
+def test_cli_run_push_to_uploads_the_subset(stub, tmp_path, monkeypatch, capsys):
+    """`ds2 run --push-to` curates, selects, saves and pushes in one commit, reading the endpoint from HF_ENDPOINT."""
+    from ds2_hf.cli import main
+
+    assert main(["simulate", str(tmp_path / "pool.parquet"), "--n", "1200", "--dim", "16"]) == 0
+    monkeypatch.setenv("HF_TOKEN", DEFAULT_TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", stub.endpoint)
+    code = main(["run", str(tmp_path / "pool.parquet"), "--output", str(tmp_path / "out"), "-k", "40",
+                 "--push-to", "org/run-subset"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert DEFAULT_TOKEN not in out.out + out.err
+    files = stub.files("org/run-subset")
+    assert "README.md" in files and any(name.startswith("data/") for name in files)
+    uploads = [c for c in stub.commits("org/run-subset") if c["summary"] != "initial commit"]
+    assert len(uploads) == 1 and uploads[0]["summary"].startswith("Add DS2 subset: 40 rows")
+    card = DatasetCard(files["README.md"].decode())
+    assert "ds2 run " in card.text and "--push-to org/run-subset" in card.text  # the reproducing command
+    assert card.data.ds2["selected"] == 40 and card.data.ds2["curation_method"] == "joint"

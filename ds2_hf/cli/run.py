@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from pathlib import Path
 
 from .curate import add_curation_args, curator_from_args, print_summary
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             f"column {args.rating_column!r} not found (columns: {ds.column_names}); rate the rows first "
             "(`ds2 rate`) or pass --rating-column"
         )
-    report: dict = {"source": source, "command": "ds2 " + " ".join(shlex.quote(a) for a in sys.argv[1:])}
+    report: dict = {"source": source, "command": "ds2 " + " ".join(shlex.quote(a) for a in args.argv)}
     if rating:
         report["rating"] = rating
     if args.embedding_column not in ds.column_names:
