@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from . import columns as C
+from .io import json_default
 
 logger = logging.getLogger(__name__)
 
@@ -303,23 +304,11 @@ def _row_text(row: Mapping[str, Any], max_chars: int = 160) -> str:
 
 # ---------------------------------------------------------------------------------------------------- summary
 def _normalise_report(report: Mapping[str, Any] | None, source) -> dict[str, Any]:
-    report = json.loads(json.dumps(dict(report or {}), default=_json_default))
+    report = json.loads(json.dumps(dict(report or {}), default=json_default))
     if source is not None:
         given = {"dataset": source} if isinstance(source, str) else dict(source)
         report["source"] = {**(report.get("source") or {}), **{k: v for k, v in given.items() if v is not None}}
     return report
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    raise TypeError(f"report value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
 
 
 def _published_columns(subset, config: PublishConfig) -> list[str]:

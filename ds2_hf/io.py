@@ -80,7 +80,10 @@ def save(dataset, dest: str | os.PathLike) -> Path:
     return dest
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dump(default=...)`` hook for reports: NumPy scalars and arrays, paths, sets, tuples, dataclasses."""
+    import dataclasses
+
     import numpy as np
 
     if isinstance(obj, np.generic):
@@ -91,6 +94,8 @@ def _json_default(obj):
         return str(obj)
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
@@ -103,7 +108,7 @@ def write_json(obj, path: str | os.PathLike) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, default=_json_default)
+            json.dump(obj, f, indent=2, default=json_default)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # only still there when the write failed

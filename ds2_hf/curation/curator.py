@@ -142,8 +142,8 @@ class Curator:
             else:
                 emb = _embeddings(_column(data, self.embedding_column, "embedding_column",
                                           "embed the rows first (ds2_hf.embed / `ds2 embed`)"))
-                rat = _ratings_array(_column(data, self.rating_column, "rating_column",
-                                             "rate the rows first (ds2_hf.Rater / `ds2 rate`)"))
+                rat = _column(data, self.rating_column, "rating_column",  # None = unrated (validate_ratings)
+                              "rate the rows first (ds2_hf.Rater / `ds2 rate`)")
         self.result_ = curate_scores(emb, rat, config=self.config)
         return self
 
@@ -225,12 +225,6 @@ class Curator:
 
 def _is_dataset(obj) -> bool:
     return hasattr(obj, "column_names") and hasattr(obj, "map")
-
-
-def _ratings_array(col) -> np.ndarray:
-    if isinstance(col, np.ndarray) and col.dtype.kind in "iuf":
-        return col
-    return np.asarray([np.nan if v is None else v for v in col], dtype=np.float64)
 
 
 def curate(batch, indices=None, *, config: CurationConfig | None = None, rating_column: str = RATING,

@@ -193,13 +193,6 @@ def _heldout(state: JointState, rows: _Rows) -> np.ndarray:
     return np.where(rows.y >= 0, out, np.nan)
 
 
-def posterior(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float,
-              gate: float = 1.0, symmetric: bool = False) -> np.ndarray:
-    """Posterior over the true score of every modelled row, shape (n, K); ``gate`` scales neighbour evidence."""
-    rows = _rows(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta, symmetric)
-    return _e_step(rows, state, gate)
-
-
 @dataclass
 class JointSelection:
     """The selected joint model and the evidence behind it."""
