@@ -1,10 +1,14 @@
-"""The k-nearest-neighbour graph over unit-normalised embeddings (cosine similarity), built with faiss.
+"""The k-nearest-neighbour graph over unit-normalised embeddings (cosine similarity).
 
 One global graph serves every curation step: HOC consensus, detection, the joint posterior and the long-tail
-score. ``method="auto"`` searches exactly (``IndexFlatIP``) while that is cheap and switches to an inverted-file
-index (``IndexIVFFlat``) above a work threshold; approximate search always measures its recall@k on a random
-sample of queries against exact search, raises ``nprobe`` until it reaches ``min_recall`` and falls back to exact
-search when the data are not clusterable enough for IVF to reach it.
+score. ``method="auto"`` searches exactly (faiss ``IndexFlatIP``) while that is cheap and switches to an
+inverted-file (IVF) search above a work threshold. The IVF search partitions the points into cells by spherical
+k-means (faiss), splits cells that k-means left oversized, and then works cell by cell rather than query by
+query: all queries that probe a cell are scored against the cell's points in one matrix product. That is the
+candidate set of a classic IVF scan at matrix-multiply speed (on 2 cores, 300k x 1024 takes about 1.5 minutes
+where faiss' ``IndexIVFFlat`` needed over 12). Approximate search always measures its recall@k on a random
+sample of queries against exact search, raises ``nprobe`` until it reaches ``min_recall`` and falls back to
+exact search when the data are not clusterable enough for IVF to reach it.
 
 Examples
 --------
@@ -33,6 +37,7 @@ from ._import_utils import require
 logger = logging.getLogger(__name__)
 
 KNN_METHODS = ("auto", "exact", "ivf")
+_BLOCK = 1 << 23  # score-matrix elements per matrix product of the IVF search (32 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,14 @@ class KnnConfig:
     method : {"auto", "exact", "ivf"}, default "auto"
         ``"auto"`` uses exact search while ``N**2 * d <= exact_max_work`` and IVF above it.
     exact_max_work : float, default 5e12
-        Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``), about 50 s of exact search on a 2-core CPU.
-        Measured there (BENCHMARKS.md): exact search of 50k x 1024 took 26 s; at 100k x 1024, IVF took about 51 s
-        (29 s build, 22 s search, recall@40 = 1.000) where exact search needs about four times the 50k time.
+        Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``), about 50 s of exact search on a 2-core CPU
+        (exact search of 50k x 1024 took 26 s there; BENCHMARKS.md).
     nlist : int, optional
-        IVF cells; default ``4 * sqrt(N)``.
-    nprobe : int, default 8
+        IVF cells before splitting; default ``2 * sqrt(N)`` (at most ``N // 39``).
+    nprobe : int, default 4
         Cells visited per query, raised automatically (doubling) until ``min_recall`` is reached, up to
-        ``max_nprobe``. On the public benchmark geometry at 100k x 1024, ``nprobe = 8`` already gives recall@40 of
-        1.000 (BENCHMARKS.md).
+        ``max_nprobe``. On the public benchmark geometry ``nprobe = 4`` gives recall@40 of 0.9999 at
+        300k x 1024 and 0.98 at 1M x 256 (BENCHMARKS.md).
     max_nprobe : int, default 128
     min_recall : float, default 0.95
         Required recall@k of approximate search, measured on ``recall_sample`` queries against exact search.
@@ -60,11 +64,17 @@ class KnnConfig:
     recall_sample : int, default 1000
         Queries used to measure recall.
     train_size : int, optional
-        Points used to train the IVF quantiser; default ``min(N, 40 * nlist)`` (faiss' recommended minimum is 39
-        per cell).
+        Points used to train the cell centroids; default ``min(N, 40 * nlist)`` (faiss' recommended minimum is
+        39 per centroid).
+    kmeans_iter : int, default 10
+        k-means iterations.
+    max_cell_factor : float, default 3.0
+        A cell holding more than this multiple of the mean cell size (estimated on the training sample) is
+        re-clustered into cells of about the mean size; ``inf`` disables splitting.
     batch_size : int, default 16384
-        Queries per faiss call; bounds the temporary memory of a search to about ``batch_size * k * 12`` bytes
-        plus faiss' own blocks.
+        Queries per exact-search call and per centroid-scoring block; bounds the temporary memory of exact
+        search to about ``batch_size * k * 12`` bytes plus faiss' own blocks. The IVF search holds
+        ``N * nprobe * (k + 1) * 12`` bytes of candidates.
     threads : int, optional
         faiss OpenMP threads (default: faiss' own choice).
     seed : int, default 0
@@ -74,11 +84,13 @@ class KnnConfig:
     method: str = "auto"
     exact_max_work: float = 5e12
     nlist: int | None = None
-    nprobe: int = 8
+    nprobe: int = 4
     max_nprobe: int = 128
     min_recall: float = 0.95
     recall_sample: int = 1000
     train_size: int | None = None
+    kmeans_iter: int = 10
+    max_cell_factor: float = 3.0
     batch_size: int = 16384
     threads: int | None = None
     seed: int = 0
@@ -221,6 +233,120 @@ def _exact_for_queries(x: np.ndarray, queries: np.ndarray, k: int, block: int, *
     return (ids, sims) if with_sims else ids
 
 
+def _kmeans(x: np.ndarray, k: int, niter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Spherical k-means with faiss: centroids (k, d) float32 unit rows and the assignment (len(x),) int64."""
+    faiss = require("faiss", purpose="the k-NN graph")
+    km = faiss.Kmeans(x.shape[1], k, niter=niter, spherical=True, seed=seed,
+                      max_points_per_centroid=max(1, -(-len(x) // k)), verbose=False)
+    km.train(x)
+    return np.ascontiguousarray(km.centroids, dtype=np.float32), km.index.search(x, 1)[1][:, 0]
+
+
+def _train_centroids(x: np.ndarray, nlist: int, train_n: int, cfg: KnnConfig, rng) -> np.ndarray:
+    """Cell centroids (unit rows): spherical k-means of a random sample, with oversized cells split.
+
+    Sentence embeddings are anisotropic, and k-means tends to gather the diffuse points of many clusters into
+    a few cells near their common direction (on the public benchmark geometry at 300k x 1024 the largest cell
+    held 42 times the mean, and the search cost 13 times that of balanced cells). The cost of a cell grows with
+    the square of its size, so a cell holding more than ``max_cell_factor`` times the mean share of the sample
+    is re-clustered, on its own sample points, into cells of about the mean size (up to three rounds).
+    """
+    n = len(x)
+    train = x[np.sort(rng.choice(n, train_n, replace=False))] if train_n < n else x
+    cents, assign = _kmeans(train, nlist, cfg.kmeans_iter, cfg.seed)
+    mean = train_n / nlist
+    for _ in range(3):
+        sizes = np.bincount(assign, minlength=len(cents))
+        big = np.flatnonzero(sizes > cfg.max_cell_factor * mean)
+        if not big.size:
+            break
+        parts, new_assign, next_id = [], np.empty_like(assign), 0
+        small = np.ones(len(cents), dtype=bool)
+        small[big] = False
+        ids = np.full(len(cents), -1, dtype=np.int64)
+        ids[small] = np.arange(small.sum())
+        parts.append(cents[small])
+        new_assign[:] = ids[assign]
+        next_id = int(small.sum())
+        for c in big:
+            rows = np.flatnonzero(assign == c)
+            n_sub = max(2, min(math.ceil(sizes[c] / mean), len(rows) // 39))  # faiss wants >= 39 points per centroid
+            sub, sub_assign = _kmeans(train[rows], n_sub, cfg.kmeans_iter, cfg.seed)
+            parts.append(sub)
+            new_assign[rows] = next_id + sub_assign
+            next_id += len(sub)
+        cents, assign = np.concatenate(parts), new_assign
+    return cents
+
+
+def _probe(x: np.ndarray, rows: np.ndarray | None, centroids: np.ndarray, nprobe: int, block: int,
+           *, ordered: bool = False) -> np.ndarray:
+    """The ``nprobe`` cells of highest centroid similarity of each row (``rows=None``: every row), int32.
+
+    Column 0 is always the most similar cell (the row's own cell); the others are in order only with
+    ``ordered``.
+    """
+    n = len(x) if rows is None else len(rows)
+    nprobe = min(nprobe, len(centroids))
+    out = np.empty((n, nprobe), dtype=np.int32)
+    for s in range(0, n, block):
+        sc = (x[s : s + block] if rows is None else x[rows[s : s + block]]) @ centroids.T
+        if ordered or nprobe == len(centroids):
+            top = np.argsort(-sc, axis=1, kind="stable")[:, :nprobe]
+        else:
+            top = np.argpartition(-sc, nprobe - 1, axis=1)[:, :nprobe]
+            first = np.take_along_axis(sc, top, 1).argmax(axis=1)  # move the own cell to column 0
+            r = np.arange(len(top))
+            top[r, first], top[r, 0] = top[r, 0], top[r, first]
+        out[s : s + block] = top
+    return out
+
+
+def _cell_search(x: np.ndarray, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray,
+                 probes: np.ndarray, k: int, *, max_block: int, desc: str | None = None):
+    """Top-``k`` inner products of each query among the points of its probed cells (self included).
+
+    The work is organised by cell, not by query: the queries probing a cell are gathered into one matrix and
+    scored against the cell's points with a single BLAS product, then merged into the running top-``k``.
+    This is the same candidate set as a per-query inverted-file scan, computed at matrix-product speed.
+
+    Returns ``(ids, sims)``, each (len(queries), k), most similar first; ``-1`` pads rows whose probed cells
+    hold fewer than ``k`` points.
+    """
+    faiss = require("faiss", purpose="the k-NN graph")
+    nq, nprobe = probes.shape
+    nlist = len(offsets) - 1
+    flat = probes.ravel()
+    by_cell = np.argsort(flat, kind="stable")  # (query, probe rank) pairs grouped by cell
+    qoff = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=nlist))])
+    # Each (query, probe rank) pair owns one slot of k candidates; one top-k over the slots merges them.
+    cand_s = np.full((nq * nprobe, k), -np.inf, dtype=np.float32)
+    cand_i = np.full((nq * nprobe, k), -1, dtype=np.int32 if len(x) < 2**31 else np.int64)
+    cells = np.flatnonzero((np.diff(qoff) > 0) & (np.diff(offsets) > 0))
+    if desc:
+        from tqdm.auto import tqdm
+
+        cells = tqdm(cells, desc=desc, unit="cell")
+    for c in cells:
+        mem = members[offsets[c] : offsets[c + 1]]
+        xc = x[mem]
+        kc = min(k, len(mem))
+        slots = by_cell[qoff[c] : qoff[c + 1]]
+        step = max(1, max_block // len(mem))
+        for s in range(0, len(slots), step):
+            sl = slots[s : s + step]
+            d_, i_ = faiss.knn(x[queries[sl // nprobe]], xc, kc, metric=faiss.METRIC_INNER_PRODUCT)
+            cand_s[sl, :kc] = d_
+            cand_i[sl, :kc] = mem[i_]
+    cand_s = cand_s.reshape(nq, nprobe * k)
+    cand_i = cand_i.reshape(nq, nprobe * k)
+    if nprobe > 1:
+        top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
+        cand_s, cand_i = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
+    order = np.argsort(-cand_s, axis=1, kind="stable")
+    return np.take_along_axis(cand_i, order, 1).astype(np.int64), np.take_along_axis(cand_s, order, 1)
+
+
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
     hits = sum(len(np.intersect1d(a, e, assume_unique=False)) for a, e in zip(approx, exact))
     return hits / exact.size
@@ -269,30 +395,31 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         return KnnGraph(ids, sims, "exact", None, {"seconds": round(time.perf_counter() - t0, 3)})
 
     rng = np.random.default_rng(cfg.seed)
-    nlist = cfg.nlist or max(1, int(4 * math.sqrt(n)))
-    nlist = min(nlist, max(1, n // 39))
+    nlist = cfg.nlist or max(1, int(2 * math.sqrt(n)))
+    nlist = max(1, min(nlist, n // 39))
     train_n = min(n, cfg.train_size or 40 * nlist)
-    train = x[np.sort(rng.choice(n, train_n, replace=False))] if train_n < n else x
-    quantizer = faiss.IndexFlatIP(d)
-    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.seed = cfg.seed
-    index.train(train)
-    index.add(x)
+    centroids = _train_centroids(x, nlist, train_n, cfg, rng)
+    nprobe = min(cfg.nprobe, len(centroids))
+    probes = _probe(x, None, centroids, nprobe, cfg.batch_size)
+    sizes = np.bincount(probes[:, 0], minlength=len(centroids))
+    members = np.argsort(probes[:, 0], kind="stable").astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     t_build = time.perf_counter() - t0
 
     # Recall on a query sample against exact search over the full data (so it is the true recall@k).
     q_ids = np.sort(rng.choice(n, min(cfg.recall_sample, n), replace=False))
     e_ids = _exact_for_queries(x, q_ids, k, cfg.batch_size)
-    nprobe = min(cfg.nprobe, nlist)
+    q_probes = _probe(x, q_ids, centroids, min(cfg.max_nprobe, len(centroids)), cfg.batch_size, ordered=True)
+    nlist = len(centroids)
     while True:
-        index.nprobe = nprobe
-        a_sims, a_ids = index.search(x[q_ids], k + 1)  # faiss returns (scores, ids)
+        a_ids, a_sims = _cell_search(x, members, offsets, q_ids, q_probes[:, :nprobe], k + 1, max_block=_BLOCK)
         a_ids, _ = _strip_self(a_ids, a_sims, q_ids, k)
         recall = _recall(a_ids, e_ids)
         if recall >= cfg.min_recall or nprobe >= min(cfg.max_nprobe, nlist):
             break
         nprobe = min(nprobe * 2, cfg.max_nprobe, nlist)
-    info = {"nlist": nlist, "nprobe": nprobe, "train_size": int(train_n), "recall_sample": int(len(q_ids))}
+    info = {"nlist": nlist, "nprobe": nprobe, "train_size": int(train_n), "recall_sample": int(len(q_ids)),
+            "largest_cell": int(sizes.max()), "mean_cell": round(float(sizes.mean()), 1)}
     if recall < cfg.min_recall:
         logger.warning(
             "IVF recall@%d is %.3f < min_recall=%.2f even at nprobe=%d: the embeddings are not clusterable "
@@ -302,9 +429,13 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         ids, sims = _exact(x, k, cfg, progress=progress)
         info.update(fallback_from_ivf_recall=round(recall, 4), seconds=round(time.perf_counter() - t0, 3))
         return KnnGraph(ids, sims, "exact", None, info)
-    ids, sims = _search(index, x, k + 1, cfg.batch_size, "IVF k-NN" if progress else None)
+    if probes.shape[1] < nprobe:
+        probes = _probe(x, None, centroids, nprobe, cfg.batch_size)
+    ids, sims = _cell_search(x, members, offsets, np.arange(n), probes, k + 1, max_block=_BLOCK,
+                             desc="IVF k-NN" if progress else None)
+    del probes
     ids, sims = _strip_self(ids, sims, np.arange(n), k)
-    # IVF can return -1 padding when the probed cells hold fewer than k+1 points: repair those rows exactly.
+    # The probed cells can hold fewer than k+1 points in all: repair those rows exactly.
     short = np.flatnonzero((ids < 0).any(axis=1))
     if short.size:
         ids[short], sims[short] = _exact_for_queries(x, short, k, cfg.batch_size, with_sims=True)

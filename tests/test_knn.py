@@ -66,7 +66,8 @@ def test_ivf_on_clustered_data_reaches_recall():
     assert g.method == "ivf"
     assert 0.95 <= g.recall <= 1.0
     assert {"nlist", "nprobe", "train_size", "recall_sample"} <= set(g.info)
-    assert g.info["recall_sample"] == 1000 and g.info["nlist"] == 153  # min(4 sqrt(N), N // 39)
+    assert g.info["recall_sample"] == 1000
+    assert g.info["nlist"] >= 153  # min(2 sqrt(N), N // 39) cells, more where oversized cells were split
     assert (g.indices >= 0).all() and (g.indices != np.arange(6000)[:, None]).all()
     assert (np.diff(g.similarities, axis=1) <= 1e-6).all()
     # the reported recall is honest: measure it on all rows against brute force
@@ -79,6 +80,47 @@ def test_ivf_on_clustered_data_reaches_recall():
     assert abs(hits / ids.size - g.recall) < 0.03
     summary = g.summary()
     assert summary["method"] == "ivf" and summary["k"] == k and summary["recall"] == g.recall
+
+
+def test_ivf_probing_every_cell_is_exact():
+    x = simulate(3000, 16, seed=3).embeddings
+    cfg = KnnConfig(method="ivf", nlist=20, nprobe=10_000, max_nprobe=10_000)
+    g = build_knn_graph(x, 8, config=cfg, progress=False)
+    ids, sims = _brute_force(x, 8)
+    assert g.method == "ivf" and g.info["nprobe"] == g.info["nlist"] and g.recall == 1.0
+    np.testing.assert_allclose(g.similarities, sims, atol=1e-5)
+    assert (g.indices == ids).mean() > 0.999  # identical up to float ties
+
+
+def test_ivf_splits_oversized_cells():
+    # 40 tight clusters plus a diffuse cloud around their common direction, the shape that makes k-means
+    # gather thousands of points into one cell
+    rng = np.random.default_rng(0)
+    d = 128
+    g_dir = rng.standard_normal(d)
+    centres = g_dir + 1.5 * rng.standard_normal((40, d))
+    tight = np.repeat(centres, 100, axis=0) + 0.05 * rng.standard_normal((4000, d))
+    diffuse = g_dir + rng.standard_normal((4000, d))
+    x = np.concatenate([tight, diffuse]).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    balanced = build_knn_graph(x, 10, config=KnnConfig(method="ivf", nlist=40), progress=False)
+    unsplit = build_knn_graph(x, 10, config=KnnConfig(method="ivf", nlist=40, max_cell_factor=np.inf),
+                              progress=False)
+    assert unsplit.info["largest_cell"] > 4 * unsplit.info["mean_cell"]
+    assert balanced.info["nlist"] > 40
+    assert balanced.info["largest_cell"] < 0.7 * unsplit.info["largest_cell"]
+    assert balanced.method == "ivf" and balanced.recall >= 0.95
+
+
+def test_ivf_duplicates_exclude_self():
+    base = simulate(1500, 16, seed=6).embeddings
+    x = np.concatenate([base, base])
+    g = build_knn_graph(x, 5, config=KnnConfig(method="ivf", nlist=20), progress=False)
+    n = len(x)
+    assert g.method == "ivf"
+    assert (g.indices != np.arange(n)[:, None]).all() and (g.indices >= 0).all()
+    twin = (np.arange(n) + 1500) % n
+    assert (g.indices == twin[:, None]).any(axis=1).mean() > 0.99
 
 
 def test_ivf_falls_back_to_exact_on_unclusterable_data(caplog):
