@@ -48,9 +48,9 @@ class KnnConfig:
     ----------
     method : {"auto", "exact", "ivf"}, default "auto"
         ``"auto"`` uses exact search while ``N**2 * d <= exact_max_work`` and IVF above it.
-    exact_max_work : float, default 5e12
-        Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``), about 50 s of exact search on a 2-core CPU
-        (exact search of 50k x 1024 took 26 s there; BENCHMARKS.md).
+    exact_max_work : float, default 1e12
+        Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``), about 10 s of exact search on a 2-core CPU
+        (50k x 256); above it the IVF search is faster (at 50k x 1024, 9 s against 38 s; BENCHMARKS.md).
     nlist : int, optional
         IVF cells before splitting; default ``2 * sqrt(N)`` (at most ``N // 39``).
     nprobe : int, default 4
@@ -82,7 +82,7 @@ class KnnConfig:
     """
 
     method: str = "auto"
-    exact_max_work: float = 5e12
+    exact_max_work: float = 1e12
     nlist: int | None = None
     nprobe: int = 4
     max_nprobe: int = 128
