@@ -9,7 +9,8 @@ Usage::
 
     python scripts/bench/bench_speed.py --n 300000 --dim 1024 --method joint
     python scripts/bench/bench_speed.py --n 1000000 --dim 256 --method joint --accuracy
-    python scripts/bench/bench_speed.py --grid            # the BENCHMARKS.md table, one process per row
+    python scripts/bench/bench_speed.py --n 300000 --dim 1024 --repeat 3   # three processes, then the medians
+    python scripts/bench/bench_speed.py --grid            # the BENCHMARKS.md table, one process per run
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ GRID = [
     ("50000", "1024", "faithful"),
     ("300000", "1024", "joint"),
     ("300000", "1024", "faithful"),
+    ("300000", "256", "joint"),
+    ("300000", "256", "faithful"),
     ("1000000", "256", "joint"),
 ]
 
@@ -73,6 +76,22 @@ def one(n: int, dim: int, method: str, seed: int, accuracy: bool, knn: str) -> d
     return out
 
 
+def repeat(args: list[str], times: int) -> dict:
+    """Run ``args`` (one configuration) ``times`` times, each in its own process; print every run and the medians."""
+    import statistics
+
+    runs = []
+    for _ in range(max(1, times)):
+        line = subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        print(line, flush=True)
+        runs.append(json.loads(line))
+    med = {key: round(statistics.median(r[key] for r in runs), 2) for key in ("seconds", "peak_rss_gb")}
+    med["knn_seconds"] = round(statistics.median(r["timings"]["knn"] for r in runs), 1)
+    out = {"median_of": len(runs), "n": runs[0]["n"], "dim": runs[0]["dim"], "method": runs[0]["method"], **med}
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=50000)
@@ -81,12 +100,17 @@ def main(argv=None) -> int:
     ap.add_argument("--knn", choices=("auto", "exact", "ivf"), default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--accuracy", action="store_true", help="also report accuracy against the simulated truth")
-    ap.add_argument("--grid", action="store_true", help="run the BENCHMARKS.md grid, one process per row")
+    ap.add_argument("--repeat", type=int, default=1, help="run this many processes and print the medians")
+    ap.add_argument("--grid", action="store_true", help="run the BENCHMARKS.md grid (with --repeat per row)")
     a = ap.parse_args(argv)
     if a.grid:
         for n, dim, method in GRID:
-            subprocess.run([sys.executable, __file__, "--n", n, "--dim", dim, "--method", method, "--accuracy"],
-                           check=True)
+            repeat([sys.executable, __file__, "--n", n, "--dim", dim, "--method", method, "--accuracy"], a.repeat)
+        return 0
+    if a.repeat > 1:
+        args = [sys.executable, __file__, "--n", str(a.n), "--dim", str(a.dim), "--method", a.method, "--knn", a.knn,
+                "--seed", str(a.seed)] + (["--accuracy"] if a.accuracy else [])
+        repeat(args, a.repeat)
         return 0
     print(json.dumps(one(a.n, a.dim, a.method, a.seed, a.accuracy, a.knn)), flush=True)
     return 0
