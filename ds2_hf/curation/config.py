@@ -47,9 +47,11 @@ class CurationConfig:
         learning rate 0.1; ``"lbfgs"``: L-BFGS to convergence).
     duplicate_quirk : bool, default False
         ``"faithful"`` only: reproduce the reference's doubled dataset (comparison only; it biases the estimate).
-    joint_ks, joint_alphas, joint_betas : tuples
+    joint_ks, joint_alphas, joint_betas, joint_gammas : tuples
         ``"joint"`` only: the candidate numbers of neighbours and neighbour-weight parameters searched by
-        held-out likelihood.
+        held-out likelihood. A neighbour's weight is ``alpha * exp(beta * (s_ij - s_i1)) * (snn_ij / snn_i1) **
+        gamma`` (cosine similarity ``s``, shared-nearest-neighbour similarity ``snn``, both relative to the nearest
+        neighbour; ``gamma = 0`` ignores the latter). Set ``joint_gammas=(0.0,)`` for the faster cosine-only search.
     symmetric : bool, default True
         ``"joint"`` only: a sample's evidence also includes the ratings of the samples that have it among their
         nearest neighbours (reverse edges), not only its own nearest neighbours.
@@ -82,6 +84,7 @@ class CurationConfig:
     joint_ks: tuple = (10, 20, 40)
     joint_alphas: tuple = (0.25, 0.5, 1.0)
     joint_betas: tuple = (0.0, 10.0)
+    joint_gammas: tuple = (0.0, 2.0)
     symmetric: bool = True
     selection_rows: int = 50000
     max_iter: int = 100
@@ -103,7 +106,7 @@ class CurationConfig:
             raise ValueError("long_tail_k must be >= 1 and detect_k >= 3")
         if isinstance(self.knn, dict):
             object.__setattr__(self, "knn", KnnConfig(**self.knn))
-        for name in ("joint_ks", "joint_alphas", "joint_betas"):
+        for name in ("joint_ks", "joint_alphas", "joint_betas", "joint_gammas"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property

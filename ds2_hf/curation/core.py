@@ -204,13 +204,15 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     t = time.perf_counter()
     K = cfg.num_classes
     sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
-                       alphas=cfg.joint_alphas, betas=cfg.joint_betas, selection_rows=cfg.selection_rows,
-                       max_iter=cfg.max_iter, symmetric=cfg.symmetric, seed=cfg.seed)
+                       alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
+                       selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
+                       seed=cfg.seed)
     timings["joint_em"] = round(time.perf_counter() - t, 3)
     ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
     rated = y >= 0
     r = np.bincount(y[rated], minlength=K) / rated.sum()
-    ll = heldout_loglik(sel.state, y, y, ids, sims, alpha=sel.alpha, beta=sel.beta, symmetric=cfg.symmetric)
+    ll = heldout_loglik(sel.state, y, y, ids, sims, alpha=sel.alpha, beta=sel.beta, symmetric=cfg.symmetric,
+                        shared=sel.shared, gamma=sel.gamma)
     per_row = ll - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
     diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
                                  latent_gain=sel.heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
@@ -240,7 +242,8 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
         noise_score=np.where(rated, 1.0 - p_raw, 0.0).astype(np.float32), suggested=suggested,
         long_tail=np.empty(0, np.float32), posterior=q.astype(np.float32), clusterability=diag, report={},
     )
-    res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "iterations": sel.state.iterations,
+    res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "gamma": sel.gamma,
+                   "iterations": sel.state.iterations,
                   "candidates": sel.candidates}
     return res
 
@@ -275,8 +278,9 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) 
     gate = 1.0
     if cfg.use_backoff:
         sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
-                           alphas=cfg.joint_alphas, betas=cfg.joint_betas, selection_rows=cfg.selection_rows,
-                           max_iter=cfg.max_iter, symmetric=cfg.symmetric, seed=cfg.seed)
+                           alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
+                           selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
+                           seed=cfg.seed)
         diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
                                      latent_gain=sel.heldout_gain - sel.degenerate_gain)
         gate = diag.gate

@@ -4,9 +4,13 @@ A Dawid-Skene-style EM over the k-NN graph. Each rated sample ``i`` has a latent
 rating is drawn from ``T[z_i]``; the rating of each neighbour ``j`` is a further, weaker view of ``z_i`` drawn
 from a *neighbour matrix* ``M[z_i]``. ``M = T`` would assume that neighbours always share the true score;
 ``M`` is learned instead, so it absorbs how often they do not (k-NN clusterability violations). Each
-neighbour's evidence is tempered by a weight ``w_ij = alpha * exp(beta * (s_ij - s_i1))`` of its cosine
-similarity ``s_ij``; ``alpha``, ``beta`` and the number of neighbours are chosen by the held-out likelihood of
-every sample's own rating predicted from its neighbours alone (:func:`select_joint`), never by hand.
+neighbour's evidence is tempered by a weight ``w_ij = alpha * exp(beta * (s_ij - s_i1)) * (snn_ij / snn_i1) **
+gamma`` of its cosine similarity ``s_ij`` and of the fraction ``snn_ij`` of nearest neighbours that ``i`` and ``j``
+share (shared-nearest-neighbour similarity, :func:`shared_neighbours`): a neighbour from the same dense region
+shares many neighbours, one across a cluster boundary few. Both factors are relative to the nearest neighbour,
+whose weight is ``alpha``. ``alpha``, ``beta``, ``gamma`` and the number of neighbours
+are chosen by the held-out likelihood of every sample's own rating predicted from its neighbours alone
+(:func:`select_joint`), never by hand.
 
 * E-step: ``log q_i(z) = log p(z) + log T[z, y_i] + sum_j w_ij log M[z, y_j]`` (normalised).
 * M-step: ``p = mean q``; ``T[z, y] ∝ sum_i q_i(z) [y_i = y]``; ``M[z, y] ∝ sum_ij w_ij q_i(z) [y_j = y]``.
@@ -52,10 +56,11 @@ class _Rows:
     votes: np.ndarray  # (n, K) weighted neighbour-rating counts
 
     @classmethod
-    def build(cls, y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra_votes=None) -> _Rows:
-        n, k = nbr_ids.shape
+    def build(cls, y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra_votes=None, shared=None,
+              gamma=0.0) -> _Rows:
+        n = nbr_ids.shape[0]
         nbr_y = y_pool[nbr_ids]
-        w = neighbour_weights(sims, nbr_y >= 0, alpha, beta)
+        w = neighbour_weights(sims, nbr_y >= 0, alpha, beta, shared=shared, gamma=gamma)
         flat = (np.arange(n)[:, None] * K + np.maximum(nbr_y, 0)).ravel()
         votes = np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
         if extra_votes is not None:
@@ -75,22 +80,89 @@ class _Rows:
 
 
 def reverse_votes(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, K: int, alpha: float,
-                  beta: float) -> np.ndarray:
+                  beta: float, shared: np.ndarray | None = None, gamma: float = 0.0) -> np.ndarray:
     """Votes a row receives from the rows that have it among their neighbours; shape (N, K).
 
     Row ``j`` with ``i`` in its neighbour list gives ``i`` its rating ``y_j`` with the same weight
-    ``alpha * exp(beta * (s_ji - s_j1))``. ``nbr_ids`` must be the graph of the whole pool (row ``j`` = sample ``j``).
+    ``alpha * exp(beta * (s_ji - s_j1)) * (snn_ji / snn_j1) ** gamma``. ``nbr_ids`` (and ``shared``) must be the
+    graph of the whole pool (row ``j`` = sample ``j``).
     """
     n = len(y)
-    w = neighbour_weights(sims, np.broadcast_to((y >= 0)[:, None], nbr_ids.shape), alpha, beta)
+    w = neighbour_weights(sims, np.broadcast_to((y >= 0)[:, None], nbr_ids.shape), alpha, beta, shared=shared,
+                          gamma=gamma)
     flat = (nbr_ids * K + np.maximum(y, 0)[:, None]).ravel()
     return np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
 
 
-def neighbour_weights(sims: np.ndarray, nbr_rated: np.ndarray, alpha: float, beta: float) -> np.ndarray:
-    """Weights ``alpha * exp(beta * (s_ij - s_i1))``, zero for unrated neighbours; shape (n, k)."""
+def neighbour_weights(sims: np.ndarray, nbr_rated: np.ndarray, alpha: float, beta: float,
+                      shared: np.ndarray | None = None, gamma: float = 0.0) -> np.ndarray:
+    """Weights ``alpha * exp(beta * (s_ij - s_i1)) * (snn_ij / snn_i1) ** gamma``, zero for unrated neighbours.
+
+    Shape (n, k); the nearest neighbour weighs ``alpha``.
+
+    ``shared`` holds ``snn_ij`` (:func:`shared_neighbours`, at least ``k`` columns); it is needed when
+    ``gamma != 0``.
+    """
     s = sims.astype(np.float64)
-    return np.where(nbr_rated, alpha * np.exp(beta * (s - s[:, :1])), 0.0)
+    w = alpha * np.exp(beta * (s - s[:, :1]))
+    if gamma:
+        if shared is None:
+            raise ValueError(
+                f"gamma={gamma} weights neighbours by their shared neighbours: pass shared=shared_neighbours(nbr_ids)"
+            )
+        snn = shared[:, : s.shape[1]]
+        w = w * (snn / np.maximum(snn[:, :1], 1e-12)) ** gamma
+    return np.where(nbr_rated, w, 0.0)
+
+
+def shared_neighbours(nbr_ids: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
+    """Shared-nearest-neighbour similarity of every graph edge; shape (N, k), float64 in (0, 1] (0 for padding).
+
+    ``snn_ij = |({i} + N(i)) & ({j} + N(j))| / (k + 1)`` for the ``j``-th neighbour of ``i``, where ``N(i)`` is
+    the ``k``-neighbour list of ``i`` (Jarvis and Patrick, 1973). It is symmetric and robust to the hubness of
+    high-dimensional embeddings: two points of one dense region share most of their neighbours, two points on
+    either side of a boundary few, however close their cosine similarity. Padding ids (``-1``) count as no
+    neighbour. Cost ``O(N k^2)``, computed in chunks of ``chunk_size`` rows (about 3 s for 50,000 x 40 on 2 cores).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ids = np.array([[1, 2], [0, 2], [0, 1], [4, 2], [3, 2]])
+    >>> shared_neighbours(ids)[0].tolist()  # 0 and 1 share {0, 1, 2}; 0 and 2 too
+    [1.0, 1.0]
+    """
+    from scipy import sparse
+
+    n, k = nbr_ids.shape
+    valid = nbr_ids >= 0
+    members = np.concatenate([np.arange(n)[:, None], np.where(valid, nbr_ids, n)], axis=1)  # self first; n = none
+    flat = members.ravel()
+    keep = flat < n
+    member = sparse.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (np.repeat(np.arange(n), k + 1)[keep], flat[keep])), shape=(n, n)
+    )
+    member.data[:] = 1.0  # a repeated id counts once
+    out = np.zeros((n, k))
+    ordered = np.sort(members, axis=1)
+    if (np.diff(ordered, axis=1)[ordered[:, 1:] < n] == 0).any():  # self or a repeated id listed: look edges up
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            overlap = (member[start:stop] @ member.T).tocsr()
+            local = np.repeat(np.arange(stop - start), k)
+            ids = np.where(valid[start:stop], nbr_ids[start:stop], 0).ravel()
+            out[start:stop] = np.asarray(overlap[local, ids]).reshape(stop - start, k)
+        return np.where(valid, out / (k + 1), 0.0)
+    # distinct members: the j-th neighbour's overlap sits at its rank among the row's sorted member ids
+    rank = np.empty_like(members)
+    np.put_along_axis(rank, np.argsort(members, axis=1, kind="stable"), np.arange(k + 1)[None, :], axis=1)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        block = member[start:stop]
+        overlap = (block @ member.T).multiply(block).tocsr()  # non-zero exactly at (row, member) pairs
+        overlap.sort_indices()
+        pos = overlap.indptr[:-1, None] + rank[start:stop, 1:]
+        out[start:stop] = overlap.data[np.minimum(pos, len(overlap.data) - 1)]
+    return np.where(valid, out / (k + 1), 0.0)
 
 
 def _normalise(a: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -120,7 +192,8 @@ def _e_step(rows: _Rows, state: JointState, gate: float = 1.0) -> np.ndarray:
 
 
 def fit_joint(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, beta: float,
-              init: JointState | None = None, max_iter: int = 100, symmetric: bool = False) -> JointState:
+              init: JointState | None = None, max_iter: int = 100, symmetric: bool = False,
+              shared: np.ndarray | None = None, gamma: float = 0.0) -> JointState:
     """Run the EM for fixed neighbour weights.
 
     Parameters
@@ -138,18 +211,21 @@ def fit_joint(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, 
     symmetric : bool, default False
         Also count the votes of rows that have a row among their neighbours (:func:`reverse_votes`); needs the
         modelled rows to be the whole pool.
+    shared, gamma : ndarray (n, >= k) and float, optional
+        Shared-nearest-neighbour similarities of the edges (:func:`shared_neighbours`) and their exponent in the
+        neighbour weight (``gamma = 0``: weights by cosine similarity only).
     """
-    rows = _rows(y_rows, y_pool, nbr_ids, sims, num_classes, alpha, beta, symmetric)
+    rows = _rows(y_rows, y_pool, nbr_ids, sims, num_classes, alpha, beta, symmetric, shared, gamma)
     return _fit(rows, init, max_iter)
 
 
-def _rows(y_rows, y_pool, nbr_ids, sims, K, alpha, beta, symmetric) -> _Rows:
+def _rows(y_rows, y_pool, nbr_ids, sims, K, alpha, beta, symmetric, shared=None, gamma=0.0) -> _Rows:
     extra = None
     if symmetric:
         if len(y_rows) != len(y_pool):
             raise ValueError("symmetric evidence needs the graph of the whole pool (y_rows must be y_pool)")
-        extra = reverse_votes(y_pool, nbr_ids, sims, K, alpha, beta)
-    return _Rows.build(y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra)
+        extra = reverse_votes(y_pool, nbr_ids, sims, K, alpha, beta, shared, gamma)
+    return _Rows.build(y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra, shared, gamma)
 
 
 def _fit(rows: _Rows, init: JointState | None, max_iter: int) -> JointState:
@@ -177,13 +253,13 @@ def _degenerate(rows: _Rows) -> JointState:
 
 
 def heldout_loglik(state: JointState, y_rows, y_pool, nbr_ids, sims, *, alpha: float, beta: float,
-                   symmetric: bool = False) -> np.ndarray:
+                   symmetric: bool = False, shared: np.ndarray | None = None, gamma: float = 0.0) -> np.ndarray:
     """Log-probability of each row's own rating predicted from its neighbours only; ``nan`` for unrated rows.
 
     ``log sum_z pi_i(z) T[z, y_i]`` with ``pi_i(z) ∝ p(z) prod_j M[z, y_j]^{w_ij}``. The own rating is not used
     to form the prediction, so this is an out-of-sample score of how well neighbours explain ratings.
     """
-    return _heldout(state, _rows(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta, symmetric))
+    return _heldout(state, _rows(y_rows, y_pool, nbr_ids, sims, len(state.p), alpha, beta, symmetric, shared, gamma))
 
 
 def _heldout(state: JointState, rows: _Rows) -> np.ndarray:
@@ -203,7 +279,9 @@ class JointSelection:
     beta: float
     heldout_gain: float  # nats per rated row over the marginal, selected joint model
     degenerate_gain: float  # nats per rated row over the marginal, best "ratings are the truth" model
-    candidates: list  # [k, alpha, beta, heldout_gain] of every candidate
+    candidates: list  # [k, alpha, beta, gamma, heldout_gain] of every candidate
+    gamma: float = 0.0  # exponent of the shared-neighbour similarity in the weights
+    shared: np.ndarray | None = None  # (N, k_max) shared-neighbour similarities when a gamma > 0 was searched
 
 
 def select_joint(
@@ -215,6 +293,7 @@ def select_joint(
     ks: tuple[int, ...] = (10, 20, 40),
     alphas: tuple[float, ...] = (0.25, 0.5, 1.0),
     betas: tuple[float, ...] = (0.0, 10.0),
+    gammas: tuple[float, ...] = (0.0, 2.0),
     selection_rows: int = 50000,
     max_iter: int = 100,
     symmetric: bool = True,
@@ -222,17 +301,20 @@ def select_joint(
 ) -> JointSelection:
     """Choose the number of neighbours and the neighbour weights by held-out likelihood, then fit every row.
 
-    Each candidate ``(k, alpha, beta)`` is fitted, warm-started from a strong-weight solution, on at most
+    Each candidate ``(k, alpha, beta, gamma)`` is fitted, warm-started from a strong-weight solution, on at most
     ``selection_rows`` random rows (each keeping its neighbours in the full pool) and scored by the mean
     held-out log-likelihood gain over the rating marginal. The best candidate is refitted on all rows.
     With ``symmetric`` (default), a row's evidence also includes the votes of the rows that have it among
     their neighbours (:func:`reverse_votes`), which measurably improves both held-out likelihood and accuracy.
+    Candidates with ``gamma > 0`` weight neighbours by the shared-neighbour similarity of the ``max(ks)``-neighbour
+    lists (:func:`shared_neighbours`, computed once).
     The best "ratings are the truth" model over the same grid is scored too: the difference is the evidence
     that the latent-true-score model explains the ratings better than the raw ratings themselves.
     """
     K = num_classes
     kmax = nbr_ids.shape[1]
     ks = tuple(sorted({min(k, kmax) for k in ks}))
+    gammas = tuple(sorted({float(g) for g in gammas}))
     n = len(y)
     rated = y >= 0
     marg = np.log(np.maximum(np.bincount(y[rated], minlength=K) / max(rated.sum(), 1), 1e-12))
@@ -240,29 +322,33 @@ def select_joint(
     sel = np.sort(rng.choice(n, selection_rows, replace=False)) if n > selection_rows else np.arange(n)
     ys, ids_s, sims_s = y[sel], nbr_ids[sel], sims[sel]
     ok = ys >= 0
+    shared = shared_neighbours(nbr_ids[:, : max(ks)]) if any(gammas) else None
+    shared_s = shared[sel] if shared is not None else None
 
     def gain(state: JointState, rows: _Rows) -> float:
         ll = _heldout(state, rows)
         return float(np.mean(ll[ok] - marg[ys[ok]]))
 
-    def rows_for(k: int, a: float, b: float) -> _Rows:
-        extra = reverse_votes(y, nbr_ids[:, :k], sims[:, :k], K, a, b)[sel] if symmetric else None
-        return _Rows.build(ys, y, ids_s[:, :k], sims_s[:, :k], K, a, b, extra)
+    def rows_for(k: int, a: float, b: float, c: float) -> _Rows:
+        extra = reverse_votes(y, nbr_ids[:, :k], sims[:, :k], K, a, b, shared, c)[sel] if symmetric else None
+        return _Rows.build(ys, y, ids_s[:, :k], sims_s[:, :k], K, a, b, extra, shared_s, c)
 
-    base = _fit(rows_for(ks[len(ks) // 2], 1.0, 0.0), None, max_iter)
+    base = _fit(rows_for(ks[len(ks) // 2], 1.0, 0.0, 0.0), None, max_iter)
     best, deg_best, candidates = None, -np.inf, []
     for k in ks:
-        for a in alphas:
-            for b in betas:
-                rows = rows_for(k, a, b)
-                st = _fit(rows, base, max_iter)
-                g = gain(st, rows)
-                candidates.append([int(k), float(a), float(b), round(g, 5)])
-                if best is None or g > best[0]:
-                    best = (g, k, a, b, st)
-                deg_best = max(deg_best, gain(_degenerate(rows), rows))
-    g, k, a, b, st = best
+        for c in gammas:
+            for a in alphas:
+                for b in betas:
+                    rows = rows_for(k, a, b, c)
+                    st = _fit(rows, base, max_iter)
+                    g = gain(st, rows)
+                    candidates.append([int(k), float(a), float(b), c, round(g, 5)])
+                    if best is None or g > best[0]:
+                        best = (g, k, a, b, c, st)
+                    deg_best = max(deg_best, gain(_degenerate(rows), rows))
+    g, k, a, b, c, st = best
     if len(sel) < n:
         st = fit_joint(y, y, nbr_ids[:, :k], sims[:, :k], num_classes=K, alpha=a, beta=b, init=st, max_iter=max_iter,
-                       symmetric=symmetric)
-    return JointSelection(st, int(k), float(a), float(b), float(g), float(deg_best), candidates)
+                       symmetric=symmetric, shared=shared, gamma=c)
+    return JointSelection(st, int(k), float(a), float(b), float(g), float(deg_best), candidates, c,
+                          shared if c else None)
