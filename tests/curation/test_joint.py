@@ -2,10 +2,13 @@ import numpy as np
 import pytest
 
 from ds2_hf.curation.joint import (
+    _incoming_edges,
+    _incoming_votes,
     fit_degenerate,
     fit_joint,
     heldout_loglik,
     neighbour_weights,
+    reverse_votes,
     select_joint,
     shared_neighbours,
 )
@@ -90,6 +93,25 @@ def test_neighbour_weights_shared_factor_is_relative_to_the_nearest():
     np.testing.assert_allclose(neighbour_weights(sims, rated, 0.5, 0.0, shared=snn, gamma=2.0), [[0.5, 0.125, 0.03125]])
     with pytest.raises(ValueError, match="shared"):
         neighbour_weights(sims, rated, 0.5, 0.0, gamma=2.0)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_reverse_votes_of_a_row_subset_equal_the_full_votes(sim_gpt, gamma):
+    g = build_knn_graph(sim_gpt.embeddings, 10, progress=False)
+    y = sim_gpt.rated.copy()
+    y[::17] = -1  # unrated rows cast no votes
+    snn = shared_neighbours(g.indices)
+    full = reverse_votes(y, g.indices, g.similarities, 6, 0.5, 10.0, snn, gamma)
+    targets = np.random.default_rng(0).choice(len(y), 300, replace=False)
+    part = reverse_votes(y, g.indices, g.similarities, 6, 0.5, 10.0, snn, gamma, targets=targets)
+    assert part.shape == (300, 6)
+    np.testing.assert_allclose(part, full[targets], rtol=1e-12)
+    assert full.sum() > 0
+    # the edge list of the deepest graph serves shallower candidates (what select_joint does on a row sample)
+    edges = _incoming_edges(y, g.indices, targets)
+    short = reverse_votes(y, g.indices[:, :4], g.similarities[:, :4], 6, 0.5, 10.0, snn, gamma)
+    np.testing.assert_allclose(_incoming_votes(y, g.similarities, snn, edges, 300, 6, 0.5, 10.0, gamma, 4),
+                               short[targets], rtol=1e-12)
 
 
 def test_select_joint_without_shared_neighbours_keeps_the_cosine_grid(sim_gpt):
