@@ -5,8 +5,8 @@ score. ``method="auto"`` searches exactly (faiss ``IndexFlatIP``) while that is 
 inverted-file (IVF) search above a work threshold. The IVF search partitions the points into cells by spherical
 k-means (faiss), splits cells that k-means left oversized, and then works cell by cell rather than query by
 query: all queries that probe a cell are scored against the cell's points in one matrix product. That is the
-candidate set of a classic IVF scan at matrix-multiply speed (on 2 cores, 300k x 1024 takes about 1.5 minutes
-where faiss' ``IndexIVFFlat`` needed over 12). Approximate search always measures its recall@k on a random
+candidate set of a classic IVF scan at matrix-multiply speed (on 2 cores, 300k x 1024 takes about 35 s where
+faiss' ``IndexIVFFlat`` needed an estimated 14 minutes; BENCHMARKS.md). Approximate search measures its recall@k on a random
 sample of queries against exact search, raises ``nprobe`` until it reaches ``min_recall`` and falls back to
 exact search when the data are not clusterable enough for IVF to reach it.
 
