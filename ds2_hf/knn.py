@@ -6,9 +6,9 @@ inverted-file (IVF) search above a work threshold. The IVF search partitions the
 k-means (faiss), splits cells that k-means left oversized, and then works cell by cell rather than query by
 query: all queries that probe a cell are scored against the cell's points in one matrix product. That is the
 candidate set of a classic IVF scan at matrix-multiply speed (on 2 cores, 300k x 1024 takes about 35 s where
-faiss' ``IndexIVFFlat`` needed an estimated 14 minutes; BENCHMARKS.md). Approximate search measures its recall@k on a random
-sample of queries against exact search, raises ``nprobe`` until it reaches ``min_recall`` and falls back to
-exact search when the data are not clusterable enough for IVF to reach it.
+faiss' ``IndexIVFFlat`` needed an estimated 14 minutes; BENCHMARKS.md). Approximate search measures its
+recall@k on a random sample of queries against exact search, raises ``nprobe`` until it reaches
+``min_recall`` and falls back to exact search when the data are not clusterable enough for IVF to reach it.
 
 Examples
 --------
@@ -260,14 +260,10 @@ def _train_centroids(x: np.ndarray, nlist: int, train_n: int, cfg: KnnConfig, rn
         big = np.flatnonzero(sizes > cfg.max_cell_factor * mean)
         if not big.size:
             break
-        parts, new_assign, next_id = [], np.empty_like(assign), 0
         small = np.ones(len(cents), dtype=bool)
         small[big] = False
-        ids = np.full(len(cents), -1, dtype=np.int64)
-        ids[small] = np.arange(small.sum())
-        parts.append(cents[small])
-        new_assign[:] = ids[assign]
-        next_id = int(small.sum())
+        renumber = np.cumsum(small) - 1  # kept cells keep their order; split cells are appended below
+        parts, new_assign, next_id = [cents[small]], renumber[assign], int(small.sum())
         for c in big:
             rows = np.flatnonzero(assign == c)
             n_sub = max(2, min(math.ceil(sizes[c] / mean), len(rows) // 39))  # faiss wants >= 39 points per centroid
@@ -277,6 +273,14 @@ def _train_centroids(x: np.ndarray, nlist: int, train_n: int, cfg: KnnConfig, rn
             next_id += len(sub)
         cents, assign = np.concatenate(parts), new_assign
     return cents
+
+
+def _group(labels: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``labels`` grouped by value (stable) and the group offsets: group ``g`` is
+    ``order[offsets[g]:offsets[g + 1]]``."""
+    order = np.argsort(labels, kind="stable").astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(labels, minlength=n_groups))]).astype(np.int64)
+    return order, offsets
 
 
 def _probe(x: np.ndarray, rows: np.ndarray | None, centroids: np.ndarray, nprobe: int, block: int,
@@ -307,18 +311,16 @@ def _cell_search(x: np.ndarray, members: np.ndarray, offsets: np.ndarray, querie
     """Top-``k`` inner products of each query among the points of its probed cells (self included).
 
     The work is organised by cell, not by query: the queries probing a cell are gathered into one matrix and
-    scored against the cell's points with a single BLAS product, then merged into the running top-``k``.
-    This is the same candidate set as a per-query inverted-file scan, computed at matrix-product speed.
+    scored against the cell's points with a single BLAS product; each (query, probe) pair keeps its top ``k``
+    in a slot of its own, and one top-``k`` over a query's slots merges them at the end. This is the same
+    candidate set as a per-query inverted-file scan, computed at matrix-product speed.
 
     Returns ``(ids, sims)``, each (len(queries), k), most similar first; ``-1`` pads rows whose probed cells
     hold fewer than ``k`` points.
     """
     faiss = require("faiss", purpose="the k-NN graph")
     nq, nprobe = probes.shape
-    nlist = len(offsets) - 1
-    flat = probes.ravel()
-    by_cell = np.argsort(flat, kind="stable")  # (query, probe rank) pairs grouped by cell
-    qoff = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=nlist))])
+    by_cell, qoff = _group(probes.ravel(), len(offsets) - 1)  # (query, probe rank) pairs grouped by cell
     # Each (query, probe rank) pair owns one slot of k candidates; one top-k over the slots merges them.
     cand_s = np.full((nq * nprobe, k), -np.inf, dtype=np.float32)
     cand_i = np.full((nq * nprobe, k), -1, dtype=np.int32 if len(x) < 2**31 else np.int64)
@@ -399,18 +401,17 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     nlist = max(1, min(nlist, n // 39))
     train_n = min(n, cfg.train_size or 40 * nlist)
     centroids = _train_centroids(x, nlist, train_n, cfg, rng)
-    nprobe = min(cfg.nprobe, len(centroids))
+    nlist = len(centroids)  # after splitting
+    nprobe = min(cfg.nprobe, nlist)
     probes = _probe(x, None, centroids, nprobe, cfg.batch_size)
-    sizes = np.bincount(probes[:, 0], minlength=len(centroids))
-    members = np.argsort(probes[:, 0], kind="stable").astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    members, offsets = _group(probes[:, 0], nlist)
+    sizes = np.diff(offsets)
     t_build = time.perf_counter() - t0
 
     # Recall on a query sample against exact search over the full data (so it is the true recall@k).
     q_ids = np.sort(rng.choice(n, min(cfg.recall_sample, n), replace=False))
     e_ids = _exact_for_queries(x, q_ids, k, cfg.batch_size)
-    q_probes = _probe(x, q_ids, centroids, min(cfg.max_nprobe, len(centroids)), cfg.batch_size, ordered=True)
-    nlist = len(centroids)
+    q_probes = _probe(x, q_ids, centroids, min(cfg.max_nprobe, nlist), cfg.batch_size, ordered=True)
     while True:
         a_ids, a_sims = _cell_search(x, members, offsets, q_ids, q_probes[:, :nprobe], k + 1, max_block=_BLOCK)
         a_ids, _ = _strip_self(a_ids, a_sims, q_ids, k)

@@ -12,7 +12,7 @@ from ..knn import KnnGraph, build_knn_graph, validate_embeddings
 from .config import CurationConfig
 from .diagnostics import Clusterability, assess_clusterability
 from .faithful import graph_size_needed, run_faithful
-from .joint import heldout_loglik, select_joint
+from .joint import JointSelection, select_joint
 from .long_tail import long_tail_score, reference_long_tail_score
 
 logger = logging.getLogger(__name__)
@@ -203,17 +203,11 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
 def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> CurationResult:
     t = time.perf_counter()
     K = cfg.num_classes
-    sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
-                       alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
-                       selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
-                       seed=cfg.seed)
+    sel = _select_joint(y, graph, cfg)
     timings["joint_em"] = round(time.perf_counter() - t, 3)
-    ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
     rated = y >= 0
     r = np.bincount(y[rated], minlength=K) / rated.sum()
-    ll = heldout_loglik(sel.state, y, y, ids, sims, alpha=sel.alpha, beta=sel.beta, symmetric=cfg.symmetric,
-                        shared=sel.shared, gamma=sel.gamma)
-    per_row = ll - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
+    per_row = sel.heldout - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
     diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
                                  latent_gain=sel.heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
     gate = diag.gate if cfg.use_backoff else 1.0
@@ -248,9 +242,20 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     return res
 
 
+def _select_joint(y: np.ndarray, graph: KnnGraph, cfg: CurationConfig) -> JointSelection:
+    return select_joint(y, graph.indices, graph.similarities, num_classes=cfg.num_classes, ks=cfg.joint_ks,
+                        alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
+                        selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
+                        seed=cfg.seed)
+
+
+def _faithful_sample_size(n_rated: int, cfg: CurationConfig) -> int:
+    """Rows per faithful round: the reference's sample size, capped at 90% of the (possibly doubled) pool."""
+    return min(cfg.sample_size, int(0.9 * (2 * n_rated if cfg.duplicate_quirk else n_rated)))
+
+
 def _faithful_graph_k(n_rated: int, cfg: CurationConfig) -> int:
-    L = 2 * n_rated if cfg.duplicate_quirk else n_rated
-    return graph_size_needed(n_rated, min(cfg.sample_size, int(0.9 * L)), cfg.detect_k,
+    return graph_size_needed(n_rated, _faithful_sample_size(n_rated, cfg), cfg.detect_k,
                              duplicate_quirk=cfg.duplicate_quirk)
 
 
@@ -258,8 +263,7 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) 
     K = cfg.num_classes
     rated_idx = np.flatnonzero(y >= 0)
     n_r = len(rated_idx)
-    L = 2 * n_r if cfg.duplicate_quirk else n_r
-    ss = min(cfg.sample_size, int(0.9 * L))
+    ss = _faithful_sample_size(n_r, cfg)
     m = _faithful_graph_k(n_r, cfg)
     t = time.perf_counter()
     xr = x[rated_idx]
@@ -277,10 +281,7 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) 
     diag = None
     gate = 1.0
     if cfg.use_backoff:
-        sel = select_joint(y, graph.indices, graph.similarities, num_classes=K, ks=cfg.joint_ks,
-                           alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
-                           selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
-                           seed=cfg.seed)
+        sel = _select_joint(y, graph, cfg)
         diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
                                      latent_gain=sel.heldout_gain - sel.degenerate_gain)
         gate = diag.gate

@@ -321,6 +321,7 @@ class JointSelection:
     candidates: list  # [k, alpha, beta, gamma, heldout_gain] of every candidate
     gamma: float = 0.0  # exponent of the shared-neighbour similarity in the weights
     shared: np.ndarray | None = None  # (N, k_max) shared-neighbour similarities when a gamma > 0 was searched
+    heldout: np.ndarray | None = None  # (N,) held-out log-likelihood of each own rating (nan if unrated)
 
 
 def select_joint(
@@ -388,11 +389,11 @@ def select_joint(
                     g = gain(st, rows)
                     candidates.append([int(k), float(a), float(b), c, round(g, 5)])
                     if best is None or g > best[0]:
-                        best = (g, k, a, b, c, st)
+                        best = (g, k, a, b, c, st, rows)
                     deg_best = max(deg_best, gain(_degenerate(rows), rows))
-    g, k, a, b, c, st = best
-    if len(sel) < n:
-        st = fit_joint(y, y, nbr_ids[:, :k], sims[:, :k], num_classes=K, alpha=a, beta=b, init=st, max_iter=max_iter,
-                       symmetric=symmetric, shared=shared, gamma=c)
+    g, k, a, b, c, st, rows = best
+    if len(sel) < n:  # refit the winner on every row
+        rows = _rows(y, y, nbr_ids[:, :k], sims[:, :k], K, a, b, symmetric, shared, c)
+        st = _fit(rows, st, max_iter)
     return JointSelection(st, int(k), float(a), float(b), float(g), float(deg_best), candidates, c,
-                          shared if c else None)
+                          shared if c else None, _heldout(st, rows))

@@ -131,6 +131,19 @@ def test_select_joint_without_shared_neighbours_keeps_the_cosine_grid(sim_gpt):
         assert np.isfinite(ll).all()
 
 
+@pytest.mark.parametrize("selection_rows", [50000, 700])  # all rows, and a sample with a refit on all rows
+def test_selection_reports_the_final_fits_heldout_likelihood(sim_gpt, selection_rows):
+    y = sim_gpt.rated.copy()
+    y[::11] = -1
+    g = build_knn_graph(sim_gpt.embeddings, 20, progress=False)
+    sel = select_joint(y, g.indices, g.similarities, num_classes=6, ks=(10, 20), selection_rows=selection_rows)
+    ll = heldout_loglik(sel.state, y, y, g.indices[:, : sel.k], g.similarities[:, : sel.k], alpha=sel.alpha,
+                        beta=sel.beta, symmetric=True, shared=sel.shared, gamma=sel.gamma)
+    assert sel.heldout.shape == (len(y),)
+    np.testing.assert_allclose(sel.heldout, ll, rtol=1e-10)
+    assert np.isnan(sel.heldout[::11]).all() and np.isfinite(np.delete(sel.heldout, np.s_[::11])).all()
+
+
 @pytest.mark.parametrize("repeat", [False, True])
 def test_shared_neighbours_matches_set_intersection(repeat):
     rng = np.random.default_rng(0)
