@@ -5,10 +5,11 @@ score. ``method="auto"`` searches exactly (faiss ``IndexFlatIP``) while that is 
 inverted-file (IVF) search above a work threshold. The IVF search partitions the points into cells by spherical
 k-means (faiss), splits cells that k-means left oversized, and then works cell by cell rather than query by
 query: all queries that probe a cell are scored against the cell's points in one matrix product. That is the
-candidate set of a classic IVF scan at matrix-multiply speed (on 2 cores, 300k x 1024 takes about 35 s where
+candidate set of a classic IVF scan at matrix-multiply speed (on 2 cores, 300k x 1024 takes about 50 s where
 faiss' ``IndexIVFFlat`` needed an estimated 14 minutes; BENCHMARKS.md). Approximate search measures its
 recall@k on a random sample of queries against exact search, raises ``nprobe`` until it reaches
-``min_recall`` and falls back to exact search when the data are not clusterable enough for IVF to reach it.
+``target_recall`` and falls back to exact search when the data are not clusterable enough for IVF to reach
+``min_recall``.
 
 Examples
 --------
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 KNN_METHODS = ("auto", "exact", "ivf")
 _BLOCK = 1 << 23  # score-matrix elements per matrix product of the IVF search (32 MB of float32)
+_CANDIDATE_BYTES = 1 << 30  # candidates held at once by the IVF search; more queries are searched in parts
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,24 @@ class KnnConfig:
         (50k x 256); above it the IVF search is faster (at 50k x 1024, 9 s against 38 s; BENCHMARKS.md).
     nlist : int, optional
         IVF cells before splitting; default ``2 * sqrt(N)`` (at most ``N // 39``).
-    nprobe : int, default 4
-        Cells visited per query, raised automatically (doubling) until ``min_recall`` is reached, up to
-        ``max_nprobe``. On the public benchmark geometry ``nprobe = 4`` gives recall@40 of 0.9999 at
-        300k x 1024 and 0.98 at 1M x 256 (BENCHMARKS.md).
+    nprobe : int, default 8
+        Cells visited per query at first; doubled while the measured recall is below ``target_recall``, up to
+        ``max_nprobe``. The neighbours a search misses lie across cell boundaries, which k-means aligns with
+        cluster boundaries, so they belong to the rows whose rating is hardest to curate, and recall that
+        looks excellent still costs accuracy: on six pooled 50k benchmark draws (300k x 256), recall@40 0.9996
+        (over all rows) at ``nprobe = 4`` cost 0.05 points of curated accuracy against exact search, and
+        ``nprobe = 8`` under 0.01 points (BENCHMARKS.md).
     max_nprobe : int, default 128
+    target_recall : float, default 0.95
+        Recall@k that ``nprobe`` is raised to reach (at least ``min_recall``). Higher targets buy accuracy
+        with search time: on three pooled 300k draws (900k x 256) recall 0.996 (``nprobe = 8``) cost 0.06
+        points against curating each draw alone and 0.9987 (``nprobe = 16``) 0.01 points, but a 1M x 256 draw needs
+        ``nprobe = 64`` for 0.999 (0.990 / 0.995 / 0.997 at 8 / 16 / 32), so 0.998 is an option, not the
+        default.
     min_recall : float, default 0.95
-        Required recall@k of approximate search, measured on ``recall_sample`` queries against exact search.
-        Below it (after raising ``nprobe``) the graph is rebuilt exactly.
+        Recall@k below which approximate search is abandoned: when even ``max_nprobe`` cannot reach it, the
+        data are not clusterable enough for IVF and the graph is rebuilt exactly. Recall is measured on
+        ``recall_sample`` queries against exact search over all points.
     recall_sample : int, default 1000
         Queries used to measure recall.
     train_size : int, optional
@@ -73,8 +85,8 @@ class KnnConfig:
         re-clustered into cells of about the mean size; ``inf`` disables splitting.
     batch_size : int, default 16384
         Queries per exact-search call and per centroid-scoring block; bounds the temporary memory of exact
-        search to about ``batch_size * k * 12`` bytes plus faiss' own blocks. The IVF search holds
-        ``N * nprobe * (k + 1) * 12`` bytes of candidates.
+        search to about ``batch_size * k * 12`` bytes plus faiss' own blocks. The IVF search holds at most
+        about 1 GB of candidates (``nprobe * (k + 1) * 8`` bytes per query), searching the queries in parts.
     threads : int, optional
         faiss OpenMP threads (default: faiss' own choice).
     seed : int, default 0
@@ -84,8 +96,9 @@ class KnnConfig:
     method: str = "auto"
     exact_max_work: float = 1e12
     nlist: int | None = None
-    nprobe: int = 4
+    nprobe: int = 8
     max_nprobe: int = 128
+    target_recall: float = 0.95
     min_recall: float = 0.95
     recall_sample: int = 1000
     train_size: int | None = None
@@ -98,8 +111,9 @@ class KnnConfig:
     def __post_init__(self) -> None:
         if self.method not in KNN_METHODS:
             raise ValueError(f"knn method={self.method!r} is not supported; expected one of {KNN_METHODS}")
-        if not 0.0 < self.min_recall <= 1.0:
-            raise ValueError(f"min_recall={self.min_recall} must lie in (0, 1]")
+        for name in ("target_recall", "min_recall"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 1]")
 
 
 @dataclass
@@ -342,11 +356,18 @@ def _cell_search(x: np.ndarray, members: np.ndarray, offsets: np.ndarray, querie
             cand_i[sl, :kc] = mem[i_]
     cand_s = cand_s.reshape(nq, nprobe * k)
     cand_i = cand_i.reshape(nq, nprobe * k)
-    if nprobe > 1:
-        top = np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
-        cand_s, cand_i = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
-    order = np.argsort(-cand_s, axis=1, kind="stable")
-    return np.take_along_axis(cand_i, order, 1).astype(np.int64), np.take_along_axis(cand_s, order, 1)
+    ids = np.empty((nq, k), dtype=np.int64)
+    sims = np.empty((nq, k), dtype=np.float32)
+    rows = max(1, max_block // (nprobe * k))  # merge in row blocks: no full-size index temporaries
+    for r in range(0, nq, rows):
+        s_, i_ = cand_s[r : r + rows], cand_i[r : r + rows]
+        if nprobe > 1:
+            top = np.argpartition(-s_, k - 1, axis=1)[:, :k]
+            s_, i_ = np.take_along_axis(s_, top, 1), np.take_along_axis(i_, top, 1)
+        order = np.argsort(-s_, axis=1, kind="stable")
+        ids[r : r + rows] = np.take_along_axis(i_, order, 1)
+        sims[r : r + rows] = np.take_along_axis(s_, order, 1)
+    return ids, sims
 
 
 def _recall(approx: np.ndarray, exact: np.ndarray) -> float:
@@ -416,7 +437,7 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         a_ids, a_sims = _cell_search(x, members, offsets, q_ids, q_probes[:, :nprobe], k + 1, max_block=_BLOCK)
         a_ids, _ = _strip_self(a_ids, a_sims, q_ids, k)
         recall = _recall(a_ids, e_ids)
-        if recall >= cfg.min_recall or nprobe >= min(cfg.max_nprobe, nlist):
+        if recall >= max(cfg.target_recall, cfg.min_recall) or nprobe >= min(cfg.max_nprobe, nlist):
             break
         nprobe = min(nprobe * 2, cfg.max_nprobe, nlist)
     info = {"nlist": nlist, "nprobe": nprobe, "train_size": int(train_n), "recall_sample": int(len(q_ids)),
@@ -432,8 +453,16 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         return KnnGraph(ids, sims, "exact", None, info)
     if probes.shape[1] < nprobe:
         probes = _probe(x, None, centroids, nprobe, cfg.batch_size)
-    ids, sims = _cell_search(x, members, offsets, np.arange(n), probes, k + 1, max_block=_BLOCK,
-                             desc="IVF k-NN" if progress else None)
+    probes = probes[:, :nprobe]
+    # Each query holds nprobe * (k + 1) candidates (8 bytes each) until they are merged: search in parts.
+    part = max(1, _CANDIDATE_BYTES // (nprobe * (k + 1) * 8))
+    starts = range(0, n, part)
+    ids = np.empty((n, k + 1), dtype=np.int64)
+    sims = np.empty((n, k + 1), dtype=np.float32)
+    for i, a in enumerate(starts):
+        q = np.arange(a, min(a + part, n))
+        desc = None if not progress else "IVF k-NN" if len(starts) == 1 else f"IVF k-NN ({i + 1}/{len(starts)})"
+        ids[q], sims[q] = _cell_search(x, members, offsets, q, probes[q], k + 1, max_block=_BLOCK, desc=desc)
     del probes
     ids, sims = _strip_self(ids, sims, np.arange(n), k)
     # The probed cells can hold fewer than k+1 points in all: repair those rows exactly.

@@ -254,3 +254,27 @@ def test_strip_self_drops_self_or_the_farthest():
     out_ids, out_sims = _strip_self(ids, sims, np.array([0, 1]), 2)
     np.testing.assert_array_equal(out_ids, [[4, 5], [7, 8]])
     np.testing.assert_allclose(out_sims, [[0.9, 0.8], [1.0, 1.0]], rtol=1e-6)
+
+
+def test_nprobe_rises_to_the_target_recall_without_falling_back():
+    x = simulate(3000, 16, seed=5).embeddings
+    base = {"method": "ivf", "nlist": 30, "nprobe": 1, "max_nprobe": 64, "recall_sample": 300}
+    low = build_knn_graph(x, 10, config=KnnConfig(**base, target_recall=0.5, min_recall=0.5), progress=False)
+    high = build_knn_graph(x, 10, config=KnnConfig(**base, target_recall=1.0, min_recall=0.5), progress=False)
+    assert low.method == high.method == "ivf"
+    assert high.info["nprobe"] > low.info["nprobe"] and high.recall >= low.recall
+    assert high.recall == 1.0 or high.info["nprobe"] == high.info["nlist"]
+    with pytest.raises(ValueError, match="target_recall=0"):
+        KnnConfig(target_recall=0)
+
+
+def test_ivf_search_in_parts_equals_one_pass(monkeypatch):
+    import ds2_hf.knn as knn_module
+
+    x = simulate(3000, 16, seed=6).embeddings
+    cfg = KnnConfig(method="ivf", nlist=30, nprobe=4, max_nprobe=4, min_recall=0.5, recall_sample=200)
+    whole = build_knn_graph(x, 10, config=cfg, progress=False)
+    monkeypatch.setattr(knn_module, "_CANDIDATE_BYTES", 4 * 11 * 8 * 700)  # 700 queries per part: 5 parts
+    parts = build_knn_graph(x, 10, config=cfg, progress=False)
+    np.testing.assert_array_equal(parts.indices, whole.indices)
+    np.testing.assert_array_equal(parts.similarities, whole.similarities)
