@@ -460,9 +460,10 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     ids = np.empty((n, k + 1), dtype=np.int64)
     sims = np.empty((n, k + 1), dtype=np.float32)
     for i, a in enumerate(starts):
-        q = np.arange(a, min(a + part, n))
+        b = min(a + part, n)
         desc = None if not progress else "IVF k-NN" if len(starts) == 1 else f"IVF k-NN ({i + 1}/{len(starts)})"
-        ids[q], sims[q] = _cell_search(x, members, offsets, q, probes[q], k + 1, max_block=_BLOCK, desc=desc)
+        ids[a:b], sims[a:b] = _cell_search(x, members, offsets, np.arange(a, b), probes[a:b], k + 1,
+                                           max_block=_BLOCK, desc=desc)
     del probes
     ids, sims = _strip_self(ids, sims, np.arange(n), k)
     # The probed cells can hold fewer than k+1 points in all: repair those rows exactly.
