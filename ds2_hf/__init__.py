@@ -49,6 +49,7 @@ _LAZY = {
     # simulation
     "simulate": "ds2_hf.simulate",
     "evaluate_curation": "ds2_hf.simulate",
+    "curation_ceiling": "ds2_hf.simulate",
     "inject_noise": "ds2_hf.simulate",
     # rating
     "Rater": "ds2_hf.rating",

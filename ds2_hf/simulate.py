@@ -231,3 +231,83 @@ def evaluate_curation(true, rated, curated, *, transition=None, transition_est=N
     out["topk_mean_true_curated"] = float(true[top].mean())
     out["topk_mean_true_raw"] = float(true[top_raw].mean())
     return out
+
+
+def curation_ceiling(result, ratings, true) -> dict:
+    """How close a joint curation came to the best accuracy its own evidence allows.
+
+    The *ceiling* is the accuracy of the joint posterior built from exactly the evidence the curation used (its
+    k-NN graph, selected number of neighbours and weights, forward and reverse votes) when the true-score prior,
+    the transition matrix ``T`` and the neighbour matrix ``M`` are set to their values computed from ``true``
+    instead of estimated. The gap between the curated accuracy and the ceiling is what better parameter
+    estimation could still win; the ceiling itself is limited by the graph. The weighted majority of the
+    neighbours' *true* scores (the same votes with perfect ratings) measures the graph alone.
+
+    Parameters
+    ----------
+    result : CurationResult
+        From :func:`ds2_hf.curation.curate_scores` with ``method="joint"`` (the default).
+    ratings, true : array-like of int, shape (N,)
+        The ratings that were curated (``-1`` = unrated) and the true scores in ``0..K-1``.
+
+    Returns
+    -------
+    dict
+        ``acc_rated``, ``acc_curated``, ``acc_ceiling`` and ``acc_neighbour_majority`` (accuracy against ``true``
+        over all rows, in [0, 1], higher = better) and ``gap = acc_ceiling - acc_curated``. The ceiling is that of
+        the posterior before any back-off towards the raw ratings.
+
+    Examples
+    --------
+    >>> from ds2_hf.curation import curate_scores
+    >>> data = simulate(3000, 16, seed=0)
+    >>> res = curate_scores(data.embeddings, data.rated, progress=False)
+    >>> c = curation_ceiling(res, data.rated, data.true)
+    >>> c["acc_ceiling"] > c["acc_rated"]
+    True
+    """
+    from .curation.joint import neighbour_weights, reverse_votes, shared_neighbours
+
+    report = result.report or {}
+    if report.get("method") != "joint" or result.graph is None:
+        raise ValueError(
+            f"curation_ceiling needs a joint curation with its graph (got method={report.get('method')!r}); "
+            "curate with method='joint', the default"
+        )
+    y = np.asarray(ratings, dtype=np.int64)
+    true = np.asarray(true, dtype=np.int64)
+    n, K = len(y), report["num_classes"]
+    if len(true) != n or len(result.curated) != n:
+        raise ValueError(f"ratings ({n}), true ({len(true)}) and the curation ({len(result.curated)}) differ in length")
+    if true.min() < 0 or true.max() >= K:
+        raise ValueError(f"true scores must lie in 0..{K - 1}; found {true.min()}..{true.max()}")
+    d, cfg = result.details, report["config"]
+    k, a, b, c = d["k"], d["alpha"], d["beta"], d.get("gamma", 0.0)
+    ids, sims = result.graph.indices[:, :k], result.graph.similarities[:, :k]
+    kmax = min(max(cfg["joint_ks"]), result.graph.indices.shape[1])
+    shared = shared_neighbours(result.graph.indices[:, :kmax]) if c else None
+    w = neighbour_weights(sims, y[ids] >= 0, a, b, shared=shared, gamma=c)
+    rows = np.repeat(np.arange(n), k)
+
+    def tally(labels: np.ndarray) -> np.ndarray:
+        out = np.zeros((n, K))
+        np.add.at(out, (rows, np.maximum(labels[ids], 0).ravel()), w.ravel())
+        return out
+
+    votes = tally(y)
+    if cfg.get("symmetric", True):
+        votes += reverse_votes(y, ids, sims, K, a, b, shared, c)
+    rated = y >= 0
+    p = np.bincount(true, minlength=K) / n
+    T = np.zeros((K, K))
+    np.add.at(T, (true[rated], y[rated]), 1.0)
+    M = np.zeros((K, K))
+    np.add.at(M, true, votes)
+    T, M = ((A + 1e-12) / (A + 1e-12).sum(1, keepdims=True) for A in (T, M))
+    own = np.where(rated[:, None], np.log(T)[:, np.maximum(y, 0)].T, 0.0)
+    logq = np.log(p + 1e-12) + own + votes @ np.log(M).T
+    acc = {"acc_rated": float((y == true).mean()), "acc_curated": float((result.curated == true).mean()),
+           "acc_ceiling": float((logq.argmax(1) == true).mean()),
+           "acc_neighbour_majority": float((tally(true).argmax(1) == true).mean())}
+    acc["gap"] = acc["acc_ceiling"] - acc["acc_curated"]
+    return acc

@@ -8,6 +8,7 @@ import pytest
 from ds2_hf.simulate import (
     DEFAULT_PRIOR,
     TRANSITION_PRESETS,
+    curation_ceiling,
     evaluate_curation,
     inject_noise,
     simulate,
@@ -155,3 +156,33 @@ def test_evaluate_curation_long_tail_breaks_ties_and_default_k():
     assert out["topk"] == 1  # N // 30
     assert out["topk_mean_true_curated"] == 3.0  # the higher long-tail score wins the tie
     assert "T_mae" not in out and "flag_precision" not in out
+
+
+def test_curation_ceiling_bounds_the_joint_curation():
+    from ds2_hf.curation import curate_scores
+
+    data = simulate(3000, 16, transition="mistral-like", seed=3)
+    rated = data.rated.copy()
+    rated[::50] = -1  # unrated rows take no part in the votes
+    res = curate_scores(data.embeddings, rated, progress=False)
+    out = curation_ceiling(res, rated, data.true)
+    assert out["acc_curated"] == float((res.curated == data.true).mean())
+    # True parameters can only help the same evidence, and both beat the raw ratings by far.
+    assert out["acc_rated"] + 0.2 < out["acc_curated"] <= out["acc_ceiling"] + 0.005
+    assert out["gap"] == out["acc_ceiling"] - out["acc_curated"]
+    assert 0.8 < out["acc_neighbour_majority"] <= 1.0
+    # With perfect ratings the same graph carries more evidence: a higher ceiling.
+    perfect = curation_ceiling(res, data.true, data.true)
+    assert perfect["acc_rated"] == 1.0 and perfect["acc_ceiling"] > out["acc_ceiling"]
+
+
+def test_curation_ceiling_needs_a_joint_curation():
+    from ds2_hf.curation import curate_scores
+
+    data = simulate(1500, 16, seed=1)
+    res = curate_scores(data.embeddings, data.rated, method="faithful", progress=False)
+    with pytest.raises(ValueError, match="method='joint'"):
+        curation_ceiling(res, data.rated, data.true)
+    res = curate_scores(data.embeddings, data.rated, progress=False)
+    with pytest.raises(ValueError, match="differ in length"):
+        curation_ceiling(res, data.rated[:-1], data.true)

@@ -11,10 +11,10 @@ selection, approximate k-NN, one set of parameters for a large pool) with how ha
 * **Pooled draws** separate the two. ``--draws D`` independent ``--n``-row draws are curated one by one, then
   as one ``D x n`` dataset (every draw keeps its embeddings and ratings), with the default configuration
   (``KnnConfig()``: IVF search above ``N^2 d = 1e12``). Accuracy is compared on the same rows.
-* **The ceiling** measures how hard a draw is for the joint model: the accuracy of its posterior when the prior,
-  ``T`` and the neighbour matrix ``M`` are set to their true values (computed from the ground truth with the
-  neighbour weights the curation selected), next to the curated accuracy, and the accuracy of the weighted
-  majority of the neighbours' true scores (the geometry alone, with perfect ratings).
+* **The ceiling** (:func:`ds2_hf.simulate.curation_ceiling`) measures how hard a draw is for the joint model:
+  the accuracy of its posterior when the prior, ``T`` and the neighbour matrix ``M`` are set to their true values
+  (computed from the ground truth with the neighbour weights the curation selected), next to the curated
+  accuracy, and the accuracy of the weighted majority of the neighbours' true scores (the geometry alone).
 
 Usage::
 
@@ -39,45 +39,10 @@ sys.path.insert(0, str(HERE))
 from bench_accuracy import PRESETS, PUBLIC_SYNTH, synth_data
 
 
-def ceiling(y: np.ndarray, true: np.ndarray, graph, details: dict, K: int) -> dict:
-    """Accuracy of the joint posterior with the true ``p``, ``T`` and ``M``, and of the neighbours' true scores.
-
-    The evidence is the curation's own: the selected number of neighbours and weights ``(alpha, beta, gamma)``,
-    forward and reverse votes. Only the parameters are replaced by their values computed from ``true``.
-    """
-    from ds2_hf.curation.joint import (
-        neighbour_weights,
-        reverse_votes,
-        shared_neighbours,
-    )
-
-    k, a, b, c = (details[key] for key in ("k", "alpha", "beta", "gamma"))
-    ids, sims = graph.indices[:, :k], graph.similarities[:, :k]
-    shared = shared_neighbours(graph.indices[:, :40]) if c else None
-    n = len(y)
-    rows = np.repeat(np.arange(n), k)
-
-    def tally(labels: np.ndarray, w: np.ndarray) -> np.ndarray:
-        out = np.zeros((n, K))
-        np.add.at(out, (rows, labels[ids].ravel()), w.ravel())
-        return out
-
-    w = neighbour_weights(sims, np.ones(ids.shape, bool), a, b, shared=shared, gamma=c)
-    votes = tally(y, w) + reverse_votes(y, ids, sims, K, a, b, shared, c)
-    p = np.bincount(true, minlength=K) / n
-    T = np.zeros((K, K))
-    np.add.at(T, (true, y), 1.0)
-    M = np.zeros((K, K))
-    np.add.at(M, true, votes)
-    T, M = (A / A.sum(1, keepdims=True) for A in (T, M))
-    logq = np.log(p + 1e-12) + np.log(T + 1e-12)[:, y].T + votes @ np.log(M + 1e-12).T
-    return {"oracle_parameters": float((logq.argmax(1) == true).mean()),
-            "neighbour_true_majority": float((tally(true, w).argmax(1) == true).mean())}
-
-
 def curate(x, y, true, K, *, knn_method="auto", nprobe=None, with_ceiling=False) -> dict:
     from ds2_hf.curation import CurationConfig, curate_scores
     from ds2_hf.knn import KnnConfig
+    from ds2_hf.simulate import curation_ceiling
 
     t = time.perf_counter()
     knn = KnnConfig(method=knn_method) if nprobe is None else KnnConfig(method=knn_method, nprobe=nprobe,
@@ -86,7 +51,8 @@ def curate(x, y, true, K, *, knn_method="auto", nprobe=None, with_ceiling=False)
     out = {"hit": res.curated == true, "seconds": round(time.perf_counter() - t, 1), "details": res.details,
            "knn": res.report["knn"]}
     if with_ceiling:
-        out["ceiling"] = ceiling(y, true, res.graph, res.details, K)
+        c = curation_ceiling(res, y, true)
+        out["ceiling"] = {"oracle_parameters": c["acc_ceiling"], "neighbour_true_majority": c["acc_neighbour_majority"]}
     return out
 
 
