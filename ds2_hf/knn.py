@@ -453,7 +453,6 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         return KnnGraph(ids, sims, "exact", None, info)
     if probes.shape[1] < nprobe:
         probes = _probe(x, None, centroids, nprobe, cfg.batch_size)
-    probes = probes[:, :nprobe]
     # Each query holds nprobe * (k + 1) candidates (8 bytes each) until they are merged: search in parts.
     part = max(1, _CANDIDATE_BYTES // (nprobe * (k + 1) * 8))
     starts = range(0, n, part)

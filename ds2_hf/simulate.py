@@ -266,7 +266,14 @@ def curation_ceiling(result, ratings, true) -> dict:
     >>> c["acc_ceiling"] > c["acc_rated"]
     True
     """
-    from .curation.joint import neighbour_weights, reverse_votes, shared_neighbours
+    from .curation.joint import (
+        JointState,
+        _e_step,
+        _m_step,
+        _Rows,
+        _rows,
+        shared_neighbours,
+    )
 
     report = result.report or {}
     if report.get("method") != "joint" or result.graph is None:
@@ -286,28 +293,15 @@ def curation_ceiling(result, ratings, true) -> dict:
     ids, sims = result.graph.indices[:, :k], result.graph.similarities[:, :k]
     kmax = min(max(cfg["joint_ks"]), result.graph.indices.shape[1])
     shared = shared_neighbours(result.graph.indices[:, :kmax]) if c else None
-    w = neighbour_weights(sims, y[ids] >= 0, a, b, shared=shared, gamma=c)
-    rows = np.repeat(np.arange(n), k)
-
-    def tally(labels: np.ndarray) -> np.ndarray:
-        out = np.zeros((n, K))
-        np.add.at(out, (rows, np.maximum(labels[ids], 0).ravel()), w.ravel())
-        return out
-
-    votes = tally(y)
-    if cfg.get("symmetric", True):
-        votes += reverse_votes(y, ids, sims, K, a, b, shared, c)
-    rated = y >= 0
-    p = np.bincount(true, minlength=K) / n
-    T = np.zeros((K, K))
-    np.add.at(T, (true[rated], y[rated]), 1.0)
-    M = np.zeros((K, K))
-    np.add.at(M, true, votes)
-    T, M = ((A + 1e-12) / (A + 1e-12).sum(1, keepdims=True) for A in (T, M))
-    own = np.where(rated[:, None], np.log(T)[:, np.maximum(y, 0)].T, 0.0)
-    logq = np.log(p + 1e-12) + own + votes @ np.log(M).T
+    # The curation's own evidence; one M-step on the true scores gives the true p, T and M for it.
+    rows = _rows(y, y, ids, sims, K, a, b, cfg["symmetric"], shared, c)
+    onehot = np.eye(K)[true]
+    p, T, M = _m_step(rows, onehot, eps=1e-12)  # the true parameters, barely smoothed
+    ceiling = _e_step(rows, JointState(T, p, M, onehot)).argmax(axis=1)
+    # The same forward votes with every rated neighbour voting its true score: the graph alone.
+    majority = _Rows.build(y, np.where(y >= 0, true, -1), ids, sims, K, a, b, shared=shared, gamma=c).votes
     acc = {"acc_rated": float((y == true).mean()), "acc_curated": float((result.curated == true).mean()),
-           "acc_ceiling": float((logq.argmax(1) == true).mean()),
-           "acc_neighbour_majority": float((tally(true).argmax(1) == true).mean())}
+           "acc_ceiling": float((ceiling == true).mean()),
+           "acc_neighbour_majority": float((majority.argmax(axis=1) == true).mean())}
     acc["gap"] = acc["acc_ceiling"] - acc["acc_curated"]
     return acc

@@ -216,14 +216,18 @@ def _softmax_rows(logq: np.ndarray) -> tuple[np.ndarray, float]:
 def _em(rows: _Rows, q: np.ndarray, max_iter: int, tol: float = 1e-6) -> JointState:
     prev, ll, it = -np.inf, -np.inf, 0
     for it in range(1, max_iter + 1):
-        p = _normalise(q.sum(axis=0) + _EPS)
-        T = _normalise(q.T @ rows.own + _EPS, axis=1)
-        M = _normalise(q.T @ rows.votes + _EPS, axis=1)
+        p, T, M = _m_step(rows, q)
         q, ll = _softmax_rows(np.log(p)[None, :] + rows.own_loglik(T) + rows.neighbour_loglik(M))
         if abs(ll - prev) < tol:
             break
         prev = ll
     return JointState(T, p, M, q, it, ll)
+
+
+def _m_step(rows: _Rows, q: np.ndarray, eps: float = _EPS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Prior, ``T`` and ``M`` that maximise the expected log-likelihood under posteriors ``q`` (n, K), smoothed."""
+    return (_normalise(q.sum(axis=0) + eps), _normalise(q.T @ rows.own + eps, axis=1),
+            _normalise(q.T @ rows.votes + eps, axis=1))
 
 
 def _e_step(rows: _Rows, state: JointState, gate: float = 1.0) -> np.ndarray:
