@@ -474,6 +474,18 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _curation_method(curation: Mapping[str, Any]) -> str | None:
+    """The curation method, with the joint model's second stage (neighbourhood prior) when it was tried."""
+    method = curation.get("method")
+    stage = (curation.get("joint") or {}).get("neighbourhood_prior") or {}
+    if method != "joint" or "heldout_gain_second" not in stage:
+        return method
+    if stage.get("used"):
+        return "joint: EM over the k-NN graph, then the neighbourhood prior (it predicted held-out ratings better)"
+    return ("joint: EM over the k-NN graph (the neighbourhood prior was tried and not kept: it predicted held-out "
+            "ratings worse)")
+
+
 def _card_context(summary: dict, report: dict, config: PublishConfig, figures: Sequence[str]) -> dict[str, Any]:
     """Template variables shared by the Markdown card and the HTML report (plain data, no markup)."""
     source = report.get("source") or {}
@@ -503,7 +515,7 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         ("Embedder", " / ".join(str(embedding[x]) for x in ("backend", "model") if embedding.get(x)) or None),
         ("Embedding dimension", embedding.get("dim")),
         ("k-NN", knn_text if knn else None),
-        ("Curation method", curation.get("method")),
+        ("Curation method", _curation_method(curation)),
         ("Number of scores K", f"{k} (inferred from the largest rating)"
          if k is not None and summary.get("num_classes_inferred") else k),
         ("Rows rated / pool", f"{_fmt(curation.get('n_rated'))} / {_fmt(curation.get('n'))}" if curation else None),

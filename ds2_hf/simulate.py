@@ -237,9 +237,9 @@ def curation_ceiling(result, ratings, true) -> dict:
     """How close a joint curation came to the best accuracy its own evidence allows.
 
     The *ceiling* is the accuracy of the joint posterior built from exactly the evidence the curation used (its
-    k-NN graph, selected number of neighbours and weights, forward and reverse votes) when the true-score prior,
-    the transition matrix ``T`` and the neighbour matrix ``M`` are set to their values computed from ``true``
-    instead of estimated. The gap between the curated accuracy and the ceiling is what better parameter
+    k-NN graph, selected number of neighbours and weights, forward and reverse votes, and the neighbourhood-prior
+    stage when the curation used it) when the true-score prior, the transition matrix ``T`` and the neighbour
+    matrix ``M`` are set to their values computed from ``true`` instead of estimated. The gap between the curated accuracy and the ceiling is what better parameter
     estimation could still win; the ceiling itself is limited by the graph. The weighted majority of the
     neighbours' *true* scores (the same votes with perfect ratings) measures the graph alone.
 
@@ -272,6 +272,9 @@ def curation_ceiling(result, ratings, true) -> dict:
         _m_step,
         _Rows,
         _rows,
+        neighbour_weights,
+        neighbourhood_prior,
+        reciprocal_weights,
         shared_neighbours,
     )
 
@@ -297,7 +300,14 @@ def curation_ceiling(result, ratings, true) -> dict:
     rows = _rows(y, y, ids, sims, K, a, b, cfg["symmetric"], shared, c)
     onehot = np.eye(K)[true]
     p, T, M = _m_step(rows, onehot, eps=1e-12)  # the true parameters, barely smoothed
-    ceiling = _e_step(rows, JointState(T, p, M, onehot)).argmax(axis=1)
+    log_posterior = _e_step(rows, JointState(T, p, M, onehot), log=True)
+    posterior = np.exp(log_posterior)
+    if d.get("neighbourhood_prior", {}).get("used"):  # the second stage too, on the true-parameter posteriors
+        w = neighbour_weights(sims, ids >= 0, a, b, shared=shared, gamma=c)
+        prior = neighbourhood_prior(JointState(T, p, M, posterior, log_posterior=log_posterior), y, ids, w,
+                                    reciprocal_weights(ids, w, symmetric=cfg["symmetric"]))
+        posterior = prior * np.where((y >= 0)[:, None], T[:, np.maximum(y, 0)].T, 1.0)
+    ceiling = posterior.argmax(axis=1)
     # The same forward votes with every rated neighbour voting its true score: the graph alone.
     majority = _Rows.build(y, np.where(y >= 0, true, -1), ids, sims, K, a, b, shared=shared, gamma=c).votes
     acc = {"acc_rated": float((y == true).mean()), "acc_curated": float((result.curated == true).mean()),

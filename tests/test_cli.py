@@ -148,6 +148,19 @@ def test_curate_report(curated):
     assert report["knn"]["method"] == "exact"
 
 
+def test_curate_reports_and_switches_the_neighbourhood_prior(curated, simulated, tmp_path, capsys):
+    folder, out = curated
+    stage = json.loads((folder / "r.json").read_text())["joint"]["neighbourhood_prior"]
+    assert ("neighbourhood prior: kept" if stage["used"] else "neighbourhood prior: not kept") in out
+    assert main(["curate", str(simulated[0]), str(tmp_path / "off.parquet"), "--report", str(tmp_path / "off.json"),
+                 "--neighbourhood-prior", "off"]) == 0
+    assert json.loads((tmp_path / "off.json").read_text())["joint"]["neighbourhood_prior"] == {"used": False}
+    assert "neighbourhood prior" not in capsys.readouterr().out
+    assert main(["curate", str(simulated[0]), str(tmp_path / "on.parquet"), "--report", str(tmp_path / "on.json"),
+                 "--neighbourhood-prior", "on"]) == 0
+    assert json.loads((tmp_path / "on.json").read_text())["joint"]["neighbourhood_prior"]["used"] is True
+
+
 def test_curate_refuses_to_overwrite_then_overwrites(curated, tmp_path, capsys):
     folder, _ = curated
     assert main(["curate", str(folder / "cur.parquet"), str(tmp_path / "again.parquet")]) == 2

@@ -150,6 +150,18 @@ def test_card_metadata_parses_and_describes_the_selection(saved):
     assert "Explain topic" in body and "\\| part" in body
 
 
+@pytest.mark.parametrize("used", [True, False])
+def test_card_names_the_joint_models_second_stage(pool_and_report, used):
+    pool, report = pool_and_report
+    stage = {"used": used, "heldout_gain_first": 0.41, "heldout_gain_second": 0.42 if used else 0.40}
+    joint_report = {**report, "curation": {**report["curation"], "method": "joint",
+                                           "joint": {"k": 40, "neighbourhood_prior": stage}}}
+    body = str(hub.build_card(ds2_select(pool, 20), report=joint_report, pool=pool, language="en"))
+    expected = ("then the neighbourhood prior (it predicted held-out ratings better)" if used
+                else "the neighbourhood prior was tried and not kept")
+    assert expected in body
+
+
 def test_report_json_keeps_report_and_summary(saved):
     folder, _, report = saved
     payload = hub.load_summary(folder)

@@ -20,6 +20,9 @@ def add_curation_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backoff", dest="backoff", action="store_true", default=None,
                    help="shrink corrections when neighbours carry little information (default: on for joint)")
     g.add_argument("--no-backoff", dest="backoff", action="store_false", help="never shrink corrections")
+    g.add_argument("--neighbourhood-prior", choices=("auto", "on", "off"), default="auto",
+                   help="joint only: the second stage (neighbours' leave-one-out posteriors as each row's prior); "
+                   "auto (default) keeps it when it predicts held-out ratings better")
     g.add_argument("--duplicate-quirk", action="store_true",
                    help="faithful only: reproduce the reference code's doubled dataset (comparison only)")
     g.add_argument("--knn-method", choices=("auto", "exact", "ivf"), default="auto",
@@ -35,6 +38,7 @@ def curator_from_args(args: argparse.Namespace):
     config = CurationConfig(
         method=args.method, num_classes=args.num_classes, confidence_threshold=args.confidence_threshold,
         backoff=args.backoff, duplicate_quirk=args.duplicate_quirk, seed=args.seed,
+        neighbourhood_prior={"auto": "auto", "on": True, "off": False}[args.neighbourhood_prior],
         knn=KnnConfig(method=args.knn_method, seed=args.seed),
     )
     return Curator(config, rating_column=args.rating_column, embedding_column=args.embedding_column,
@@ -49,6 +53,11 @@ def print_summary(report: dict, file=None) -> None:
     knn = report["knn"]
     recall = f", recall@{knn['k']} {knn['recall']:.3f}" if knn.get("recall") is not None else ""
     print(f"k-NN graph: {knn['method']}{recall}", file=file)
+    stage = (report.get("joint") or {}).get("neighbourhood_prior") or {}
+    if "heldout_gain_second" in stage:
+        print(f"neighbourhood prior: {'kept' if stage['used'] else 'not kept'} (held-out gain "
+              f"{stage['heldout_gain_second']:.4f} against {stage['heldout_gain_first']:.4f} nats for the first stage)",
+              file=file)
     print("estimated transition matrix T[true, rated]:", file=file)
     print("  true\\rated " + " ".join(f"{j:>6d}" for j in range(K)), file=file)
     for i, row in enumerate(report["transition_matrix"]):

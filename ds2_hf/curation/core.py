@@ -12,7 +12,7 @@ from ..knn import KnnGraph, build_knn_graph, validate_embeddings
 from .config import CurationConfig
 from .diagnostics import Clusterability, assess_clusterability
 from .faithful import graph_size_needed, run_faithful
-from .joint import JointSelection, select_joint
+from .joint import JointSelection, fit_neighbourhood, neighbour_weights, select_joint
 from .long_tail import long_tail_score, reference_long_tail_score
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ class CurationResult:
     graph : KnnGraph
         The k-NN graph used (reuse it for selection or another curation).
     details : dict
-        Method-specific details (joint: selected k and weights and every candidate's held-out gain;
+        Method-specific details (joint: selected k and weights, every candidate's held-out gain and the
+        neighbourhood-prior stage (used or not, held-out gains of both stages);
         faithful: HOC loss, sample size, fallback rows).
     """
 
@@ -207,11 +208,27 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     timings["joint_em"] = round(time.perf_counter() - t, 3)
     rated = y >= 0
     r = np.bincount(y[rated], minlength=K) / rated.sum()
-    per_row = sel.heldout - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
-    diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
-                                 latent_gain=sel.heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
+    log_marginal = np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
+    state, per_row, heldout_gain = sel.state, sel.heldout - log_marginal, sel.heldout_gain
+    stage = {"used": False}
+    if cfg.neighbourhood_prior is not False:
+        t2 = time.perf_counter()
+        ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
+        w = neighbour_weights(sims, ids >= 0, sel.alpha, sel.beta, shared=sel.shared, gamma=sel.gamma)
+        second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter)
+        per_row2 = second.heldout - log_marginal
+        g1, g2 = float(np.mean(per_row[rated])), float(np.mean(per_row2[rated]))
+        used = cfg.neighbourhood_prior is True or g2 > g1
+        stage = {"used": bool(used), "heldout_gain_first": round(g1, 5), "heldout_gain_second": round(g2, 5),
+                 "iterations": second.state.iterations}
+        if used:
+            # the selection's gain (on its sampled rows) shifted by what the second stage adds on every row
+            state, per_row, heldout_gain = second.state, per_row2, sel.heldout_gain + (g2 - g1)
+        timings["neighbourhood_prior"] = round(time.perf_counter() - t2, 3)
+    diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=heldout_gain,
+                                 latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
     gate = diag.gate if cfg.use_backoff else 1.0
-    q = sel.state.posterior
+    q = state.posterior
     onehot = np.zeros_like(q)
     onehot[np.flatnonzero(rated), y[rated]] = 1.0
     q = np.where(rated[:, None], gate * q + (1.0 - gate) * onehot, q)
@@ -229,16 +246,16 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     suggested = np.where(rated, other.argmax(axis=1), -1)
     confidence = np.where(rated, q[np.arange(len(y)), np.maximum(curated, 0)], 0.0)
     misrated = rated & (1.0 - p_raw > 0.5)
-    timings["detect"] = round(time.perf_counter() - t - timings["joint_em"], 3)
+    timings["detect"] = round(time.perf_counter() - t - timings["joint_em"] - timings.get("neighbourhood_prior", 0.0), 3)
     res = CurationResult(
-        transition_matrix=sel.state.T, true_prior=sel.state.p, curated=curated,
+        transition_matrix=state.T, true_prior=state.p, curated=curated,
         confidence=confidence.astype(np.float32), misrated=misrated,
         noise_score=np.where(rated, 1.0 - p_raw, 0.0).astype(np.float32), suggested=suggested,
         long_tail=np.empty(0, np.float32), posterior=q.astype(np.float32), clusterability=diag, report={},
     )
     res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "gamma": sel.gamma,
-                   "iterations": sel.state.iterations,
-                  "candidates": sel.candidates}
+                   "iterations": sel.state.iterations, "neighbourhood_prior": stage,
+                   "candidates": sel.candidates}
     return res
 
 

@@ -15,6 +15,11 @@ are chosen by the held-out likelihood of every sample's own rating predicted fro
 * E-step: ``log q_i(z) = log p(z) + log T[z, y_i] + sum_j w_ij log M[z, y_j]`` (normalised).
 * M-step: ``p = mean q``; ``T[z, y] ∝ sum_i q_i(z) [y_i = y]``; ``M[z, y] ∝ sum_ij w_ij q_i(z) [y_j = y]``.
 
+A second stage (:func:`fit_neighbourhood`) replaces the product of votes by a *neighbourhood prior*:
+``pi_i(z) ∝ sum_j w_ij q_j^(-i)(z)``, the weighted share of each true score among the neighbours' first-stage
+posteriors, each with row ``i``'s own rating removed from its evidence; then ``q_i(z) ∝ pi_i(z) T[z, y_i]`` with
+``T`` refitted by EM. The curation keeps it when it predicts held-out ratings better than the first stage.
+
 All functions take the *rows* being modelled (their own ratings and neighbour lists) separately from the
 ratings of the whole pool, so model selection can run on a random subset of rows while neighbours' ratings
 are read from every row. Unrated rows (rating ``-1``) contribute no own-rating term and no neighbour votes.
@@ -42,6 +47,7 @@ class JointState:
     posterior: np.ndarray  # (n_rows, K)
     iterations: int = 0
     loglik: float = float("nan")
+    log_posterior: np.ndarray | None = None  # (n_rows, K) exact log q, kept where q underflows to 0
 
 
 @dataclass
@@ -208,20 +214,22 @@ def _normalise(a: np.ndarray, axis: int = -1) -> np.ndarray:
     return a / a.sum(axis=axis, keepdims=True)
 
 
-def _softmax_rows(logq: np.ndarray) -> tuple[np.ndarray, float]:
-    norm = logsumexp(logq, axis=1, keepdims=True)
-    return np.exp(logq - norm), float(norm.mean())
+def _log_softmax_rows(logits: np.ndarray) -> tuple[np.ndarray, float]:
+    """Row-normalised log-probabilities and the mean log-normaliser (the mean log-likelihood)."""
+    norm = logsumexp(logits, axis=1, keepdims=True)
+    return logits - norm, float(norm.mean())
 
 
 def _em(rows: _Rows, q: np.ndarray, max_iter: int, tol: float = 1e-6) -> JointState:
-    prev, ll, it = -np.inf, -np.inf, 0
+    prev, ll, it, log_q = -np.inf, -np.inf, 0, None
     for it in range(1, max_iter + 1):
         p, T, M = _m_step(rows, q)
-        q, ll = _softmax_rows(np.log(p)[None, :] + rows.own_loglik(T) + rows.neighbour_loglik(M))
+        log_q, ll = _log_softmax_rows(np.log(p)[None, :] + rows.own_loglik(T) + rows.neighbour_loglik(M))
+        q = np.exp(log_q)
         if abs(ll - prev) < tol:
             break
         prev = ll
-    return JointState(T, p, M, q, it, ll)
+    return JointState(T, p, M, q, it, ll, log_q)
 
 
 def _m_step(rows: _Rows, q: np.ndarray, eps: float = _EPS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -230,8 +238,11 @@ def _m_step(rows: _Rows, q: np.ndarray, eps: float = _EPS) -> tuple[np.ndarray, 
             _normalise(q.T @ rows.votes + eps, axis=1))
 
 
-def _e_step(rows: _Rows, state: JointState, gate: float = 1.0) -> np.ndarray:
-    return _softmax_rows(np.log(state.p)[None, :] + rows.own_loglik(state.T) + rows.neighbour_loglik(state.M, gate))[0]
+def _e_step(rows: _Rows, state: JointState, gate: float = 1.0, *, log: bool = False) -> np.ndarray:
+    """Posteriors (n, K) under ``state``'s parameters; their logarithms with ``log`` (exact where q underflows)."""
+    log_q = _log_softmax_rows(
+        np.log(state.p)[None, :] + rows.own_loglik(state.T) + rows.neighbour_loglik(state.M, gate))[0]
+    return log_q if log else np.exp(log_q)
 
 
 def fit_joint(y_rows, y_pool, nbr_ids, sims, *, num_classes: int, alpha: float, beta: float,
@@ -310,6 +321,118 @@ def _heldout(state: JointState, rows: _Rows) -> np.ndarray:
     logpi -= logsumexp(logpi, axis=1, keepdims=True)
     out = logsumexp(logpi + np.log(state.T).T[np.maximum(rows.y, 0)], axis=1)
     return np.where(rows.y >= 0, out, np.nan)
+
+
+def reciprocal_weights(nbr_ids: np.ndarray, weights: np.ndarray, *, symmetric: bool = True) -> np.ndarray:
+    """Weight with which each row's own rating entered the evidence of each of its neighbours; shape (n, k).
+
+    Row ``i`` votes for its neighbour ``j = nbr_ids[i, m]`` through the reverse edge with ``weights[i, m]`` (when
+    ``symmetric``) and, when ``i`` is itself the ``m'``-th neighbour of ``j``, through ``j``'s forward edge with
+    ``weights[j, m']``. ``weights`` (n, k) are the unmasked edge weights of the whole pool (row ``i`` = sample
+    ``i``, neighbour lists without repeated ids as :func:`ds2_hf.knn.build_knn_graph` returns them); padding ids
+    (``-1``) get 0. Cost one sort of the ``N k`` edges, no N x N structure.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ids = np.array([[1, 2], [0, 2], [1, 0]])
+    >>> w = np.array([[1.0, 0.5], [1.0, 0.5], [1.0, 0.5]])
+    >>> reciprocal_weights(ids, w).tolist()  # 0 -> 1: reverse 1.0 + forward 1.0 (0 is 1's nearest neighbour)
+    [[2.0, 1.0], [2.0, 1.5], [1.5, 1.0]]
+    """
+    n, k = nbr_ids.shape
+    valid = nbr_ids >= 0
+    src = np.broadcast_to(np.arange(n, dtype=np.int64)[:, None], (n, k))[valid]
+    dst = nbr_ids[valid].astype(np.int64)
+    w = np.asarray(weights, dtype=np.float64)[valid]
+    # i -> j and j -> i share the key of the unordered pair: after one sort the two edges are adjacent
+    key = np.minimum(src, dst) * n + np.maximum(src, dst)
+    order = np.argsort(key, kind="stable")
+    mutual = np.flatnonzero(key[order[1:]] == key[order[:-1]])
+    first, second = order[mutual], order[mutual + 1]
+    back = np.zeros(len(key))
+    back[first], back[second] = w[second], w[first]
+    forward = np.zeros((n, k))
+    forward[valid] = back
+    out = forward + (weights if symmetric else 0.0)
+    return np.where(valid, out, 0.0)
+
+
+@dataclass
+class NeighbourhoodFit:
+    """Second stage of the joint model: the neighbourhood prior and the posteriors and ``T`` fitted under it."""
+
+    state: JointState  # T, p and posterior refitted under the neighbourhood prior; M of the first stage
+    prior: np.ndarray  # (n, K) mixture of the neighbours' leave-one-out posteriors
+    heldout: np.ndarray  # (n,) log P(own rating | neighbours) under this stage; nan for unrated rows
+
+
+def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray,
+                        reciprocal: np.ndarray, *, chunk_rows: int = 32768) -> np.ndarray:
+    """Each row's prior over its true score: the weighted mixture of its neighbours' posteriors, its own vote removed.
+
+    ``pi_i(z) = sum_j w_ij q_j^(-i)(z) / sum_j w_ij``, where ``q_j^(-i)`` is neighbour ``j``'s first-stage posterior
+    with row ``i``'s rating taken out of its evidence (``log q_j - r_ij log M[:, y_i]``, renormalised; ``r_ij`` from
+    :func:`reciprocal_weights`), so that ``pi_i`` never sees ``y_i``. Rows without any weighted neighbour get the
+    first-stage prior. Shape (n, K), float64, rows sum to 1. Memory ``O(chunk_rows k K)``.
+    """
+    n = nbr_ids.shape[0]
+    K = len(first.p)
+    # exact log-posteriors: with strong weights a neighbour's vote can outweigh what q itself underflowed to
+    log_q = first.log_posterior if first.log_posterior is not None else np.log(np.maximum(first.posterior, 1e-300))
+    neg_log_m = -np.log(first.M).T  # (K, K): row y = -log M[:, y]
+    rated = y >= 0
+    valid = nbr_ids >= 0
+    w = np.where(valid, weights, 0.0)
+    total = w.sum(axis=1)
+    prior = np.empty((n, K))
+    for start in range(0, n, chunk_rows):
+        sl = slice(start, min(start + chunk_rows, n))
+        back = np.where(rated[sl, None], reciprocal[sl], 0.0)
+        # log q_j^(-i) = log q_j - r_ij log M[:, y_i] + const, normalised after shifting by the row maximum
+        loo = log_q[np.where(valid[sl], nbr_ids[sl], 0)]  # (b, k, K)
+        loo += back[:, :, None] * neg_log_m[np.maximum(y[sl], 0)][:, None, :]
+        loo -= loo.max(axis=2, keepdims=True)
+        np.exp(loo, out=loo)
+        loo /= loo.sum(axis=2, keepdims=True)
+        prior[sl] = np.einsum("bk,bkz->bz", w[sl], loo)
+    empty = total <= 0
+    prior[~empty] /= total[~empty, None]
+    prior[empty] = first.p
+    return _normalise(prior + _EPS)
+
+
+def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray, *,
+                      symmetric: bool = True, max_iter: int = 100, tol: float = 1e-6) -> NeighbourhoodFit:
+    """Second stage: ``z_i ~ pi_i`` (:func:`neighbourhood_prior`), ``y_i ~ T[z_i]``, with ``T`` refitted by EM.
+
+    The first stage multiplies the neighbours' votes as if they were independent views of ``z_i``; this stage
+    instead takes the neighbourhood's share of each true score, estimated from the neighbours' own posteriors
+    (which already pool *their* neighbourhoods), as the prior of ``z_i``. It is a one-step stacking: iterating
+    it further over-smooths (BENCHMARKS.md). ``weights`` (n, k) are the selected first-stage edge weights,
+    unmasked (unrated neighbours contribute their posteriors too).
+    """
+    K = len(first.p)
+    prior = neighbourhood_prior(first, y, nbr_ids, weights, reciprocal_weights(nbr_ids, weights,
+                                                                                symmetric=symmetric))
+    rated = y >= 0
+    own = np.zeros((len(y), K))
+    own[np.flatnonzero(rated), y[rated]] = 1.0
+    T, prev, ll, it = first.T, -np.inf, -np.inf, 0
+    for it in range(1, max_iter + 1):
+        joint = prior * np.where(rated[:, None], T[:, np.maximum(y, 0)].T, 1.0)
+        evidence = joint.sum(axis=1)
+        q = joint / evidence[:, None]
+        ll = float(np.log(evidence).mean())
+        T = _normalise(q.T @ own + _EPS, axis=1)
+        if abs(ll - prev) < tol:
+            break
+        prev = ll
+    joint = prior * np.where(rated[:, None], T[:, np.maximum(y, 0)].T, 1.0)
+    q = joint / joint.sum(axis=1, keepdims=True)
+    heldout = np.where(rated, np.log(np.maximum(joint.sum(axis=1), 1e-300)), np.nan)
+    state = JointState(T, _normalise(q.sum(axis=0) + _EPS), first.M, q, it, ll)
+    return NeighbourhoodFit(state, prior, heldout)
 
 
 @dataclass
