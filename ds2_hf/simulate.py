@@ -239,8 +239,9 @@ def curation_ceiling(result, ratings, true) -> dict:
     The *ceiling* is the accuracy of the joint posterior built from exactly the evidence the curation used (its
     k-NN graph, selected number of neighbours and weights, forward and reverse votes, and the neighbourhood-prior
     stage when the curation used it) when the true-score prior, the transition matrix ``T`` and the neighbour
-    matrix ``M`` are set to their values computed from ``true`` instead of estimated. The gap between the curated accuracy and the ceiling is what better parameter
-    estimation could still win; the ceiling itself is limited by the graph. The weighted majority of the
+    matrix ``M`` are set to their values computed from ``true`` instead of estimated. The gap between the curated
+    accuracy and the ceiling is what better parameter estimation could still win; the ceiling itself is limited
+    by the graph. The weighted majority of the
     neighbours' *true* scores (the same votes with perfect ratings) measures the graph alone.
 
     Parameters
@@ -274,6 +275,7 @@ def curation_ceiling(result, ratings, true) -> dict:
         _rows,
         neighbour_weights,
         neighbourhood_prior,
+        posterior_under_prior,
         reciprocal_weights,
         shared_neighbours,
     )
@@ -306,7 +308,7 @@ def curation_ceiling(result, ratings, true) -> dict:
         w = neighbour_weights(sims, ids >= 0, a, b, shared=shared, gamma=c)
         prior = neighbourhood_prior(JointState(T, p, M, posterior, log_posterior=log_posterior), y, ids, w,
                                     reciprocal_weights(ids, w, symmetric=cfg["symmetric"]))
-        posterior = prior * np.where((y >= 0)[:, None], T[:, np.maximum(y, 0)].T, 1.0)
+        posterior = posterior_under_prior(prior, T, y)[0]
     ceiling = posterior.argmax(axis=1)
     # The same forward votes with every rated neighbour voting its true score: the graph alone.
     majority = _Rows.build(y, np.where(y >= 0, true, -1), ids, sims, K, a, b, shared=shared, gamma=c).votes

@@ -225,6 +225,7 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
             # the selection's gain (on its sampled rows) shifted by what the second stage adds on every row
             state, per_row, heldout_gain = second.state, per_row2, sel.heldout_gain + (g2 - g1)
         timings["neighbourhood_prior"] = round(time.perf_counter() - t2, 3)
+    t_detect = time.perf_counter()
     diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=heldout_gain,
                                  latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
     gate = diag.gate if cfg.use_backoff else 1.0
@@ -246,7 +247,7 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
     suggested = np.where(rated, other.argmax(axis=1), -1)
     confidence = np.where(rated, q[np.arange(len(y)), np.maximum(curated, 0)], 0.0)
     misrated = rated & (1.0 - p_raw > 0.5)
-    timings["detect"] = round(time.perf_counter() - t - timings["joint_em"] - timings.get("neighbourhood_prior", 0.0), 3)
+    timings["detect"] = round(time.perf_counter() - t_detect, 3)
     res = CurationResult(
         transition_matrix=state.T, true_prior=state.p, curated=curated,
         confidence=confidence.astype(np.float32), misrated=misrated,

@@ -442,19 +442,26 @@ def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, wei
     own[np.flatnonzero(rated), y[rated]] = 1.0
     T, prev, ll, it = first.T, -np.inf, -np.inf, 0
     for it in range(1, max_iter + 1):
-        joint = prior * np.where(rated[:, None], T[:, np.maximum(y, 0)].T, 1.0)
-        evidence = joint.sum(axis=1)
-        q = joint / evidence[:, None]
+        q, evidence = posterior_under_prior(prior, T, y)
         ll = float(np.log(evidence).mean())
         T = _normalise(q.T @ own + _EPS, axis=1)
         if abs(ll - prev) < tol:
             break
         prev = ll
-    joint = prior * np.where(rated[:, None], T[:, np.maximum(y, 0)].T, 1.0)
-    q = joint / joint.sum(axis=1, keepdims=True)
-    heldout = np.where(rated, np.log(np.maximum(joint.sum(axis=1), 1e-300)), np.nan)
+    q, evidence = posterior_under_prior(prior, T, y)
+    heldout = np.where(rated, np.log(np.maximum(evidence, 1e-300)), np.nan)
     state = JointState(T, _normalise(q.sum(axis=0) + _EPS), first.M, q, it, ll)
     return NeighbourhoodFit(state, prior, heldout)
+
+
+def posterior_under_prior(prior: np.ndarray, T: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``q_i(z) ∝ prior_i(z) T[z, y_i]`` (the prior alone for unrated rows) and the evidence ``sum_z`` of it.
+
+    Shapes (n, K) and (n,); the evidence of a rated row is ``P(y_i)`` under the prior, 1 for an unrated row.
+    """
+    joint = prior * np.where((y >= 0)[:, None], T[:, np.maximum(y, 0)].T, 1.0)
+    evidence = joint.sum(axis=1)
+    return joint / evidence[:, None], evidence
 
 
 @dataclass
