@@ -13,6 +13,7 @@ column                   type                                written by
 ``misrated``             bool (higher risk = True)           :func:`ds2_hf.curate`
 ``long_tail_score``      float32, higher = rarer             :func:`ds2_hf.curate`
 ``curation_posterior``   list of K float32 (sums to 1)       :func:`ds2_hf.curate` (joint method)
+``duplicate_group``      int64, -1 when unique               :func:`ds2_hf.curate`
 =======================  ==================================  ==========================================
 
 Every name is configurable. A transform never silently overwrites a column it did not write: it raises
@@ -33,6 +34,7 @@ CURATION_CONFIDENCE = "curation_confidence"
 MISRATED = "misrated"
 LONG_TAIL_SCORE = "long_tail_score"
 CURATION_POSTERIOR = "curation_posterior"
+DUPLICATE_GROUP = "duplicate_group"
 
 
 class ColumnExistsError(ValueError):
@@ -48,9 +50,12 @@ class CurationColumns:
     misrated: str = MISRATED
     long_tail: str = LONG_TAIL_SCORE
     posterior: str = CURATION_POSTERIOR
+    duplicate_group: str = DUPLICATE_GROUP
 
     def names(self) -> tuple[str, ...]:
-        return (self.curated_rating, self.confidence, self.misrated, self.long_tail, self.posterior)
+        """Every output column; the posterior last (written by the joint method only)."""
+        return (self.curated_rating, self.confidence, self.misrated, self.long_tail, self.duplicate_group,
+                self.posterior)
 
 
 def check_no_overwrite(

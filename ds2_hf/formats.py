@@ -40,6 +40,15 @@ from typing import Any
 Message = dict[str, str]
 
 FORMATS = ("messages", "sharegpt", "alpaca", "dolly", "prompt_completion", "text")
+#: Columns each format reads (a template reads the columns it names).
+FORMAT_COLUMNS = {
+    "messages": ("messages",),
+    "sharegpt": ("conversations",),
+    "alpaca": ("instruction", "input", "output"),
+    "dolly": ("instruction", "context", "response"),
+    "prompt_completion": ("prompt", "completion"),
+    "text": ("text",),
+}
 STYLES = ("reference", "tulu", "plain")
 
 _ROLE_ALIASES = {
@@ -246,6 +255,18 @@ class Formatter:
         if self.template is not None:
             return "template"
         return detect_format(columns) if self.format == "auto" else self.format
+
+    def columns(self, columns: Iterable[str]) -> list[str]:
+        """The columns (of ``columns``) that rendering reads: read only these from a large dataset."""
+        cols = list(columns)
+        fmt = self.resolve(cols)
+        if fmt == "template":
+            import string
+
+            wanted = {f for _, f, _, _ in string.Formatter().parse(self.template) if f}
+        else:
+            wanted = set(FORMAT_COLUMNS[fmt])
+        return [c for c in cols if c in wanted]
 
     def messages(self, row: Mapping[str, Any], *, where: str = "row") -> list[Message]:
         """Normalised ``[{"role", "content"}]`` messages of one row."""

@@ -15,7 +15,8 @@ import pytest
 
 from ds2_hf.cli import COMMANDS, main
 
-CURATION_COLUMNS = ["curated_rating", "curation_confidence", "misrated", "long_tail_score", "curation_posterior"]
+CURATION_COLUMNS = ["curated_rating", "curation_confidence", "misrated", "long_tail_score", "duplicate_group",
+                    "curation_posterior"]
 
 
 def _load_parquet(path):

@@ -37,7 +37,8 @@ def test_generators_are_accepted():
 
 def test_curation_columns_defaults_and_renames():
     assert CurationColumns().names() == (
-        "curated_rating", "curation_confidence", "misrated", "long_tail_score", "curation_posterior",
+        "curated_rating", "curation_confidence", "misrated", "long_tail_score", "duplicate_group",
+        "curation_posterior",
     )
     renamed = CurationColumns(curated_rating="ds2_rating", misrated="flag")
     assert renamed.names()[0] == "ds2_rating" and renamed.names()[2] == "flag"
@@ -50,4 +51,4 @@ def test_contract_names():
         "rating", "rating_details", "rating_error", "embedding",
     )
     assert (columns.CURATED_RATING, columns.CURATION_CONFIDENCE, columns.MISRATED, columns.LONG_TAIL_SCORE,
-            columns.CURATION_POSTERIOR) == CurationColumns().names()
+            columns.DUPLICATE_GROUP, columns.CURATION_POSTERIOR) == CurationColumns().names()

@@ -284,7 +284,7 @@ def test_fraction_budget_and_report_is_json_serialisable():
     sub, report = select(_pool(), fraction=0.5, return_report=True)
     assert len(sub) == 4 and report.k == 4
     d = json.loads(json.dumps(report.to_dict()))
-    assert d["strategy"] == "ds2" and d["n_pool"] == 7 and d["n_eligible"] == 6
+    assert d["strategy"] == "confident" and d["n_pool"] == 7 and d["n_eligible"] == 6
     assert d["pool_score_counts"] == {"3": 1, "4": 1, "5": 4, "null": 1}
     assert d["score_counts"] == {"5": 4} and d["score_mean"] == 5.0
 

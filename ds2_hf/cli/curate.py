@@ -25,6 +25,19 @@ def add_curation_args(p: argparse.ArgumentParser) -> None:
                    "auto (default) keeps it when it predicts held-out ratings better")
     g.add_argument("--duplicate-quirk", action="store_true",
                    help="faithful only: reproduce the reference code's doubled dataset (comparison only)")
+    g.add_argument("--group-column", default="auto",
+                   help="prompt of each row, for pools with several responses per prompt: responses to one prompt "
+                   "are never evidence for each other. auto (default): the prompt read from the rows' text, used "
+                   "when some prompt repeats; none: ignore prompt groups")
+    g.add_argument("--audit-column",
+                   help="trusted ratings (people, a strong model) on some rows, null elsewhere: the guard "
+                   "withholds corrections that disagree with them")
+    g.add_argument("--no-duplicates", dest="find_duplicates", action="store_false",
+                   help="do not look for rows with the same response (default: copies are not evidence for each "
+                   "other, and a selection takes each duplicate group once)")
+    g.add_argument("--near-duplicate-threshold", type=float, default=0.995,
+                   help="cosine similarity from which rows of different prompts are near duplicates "
+                   "(default: 0.995; 1.01 = exact duplicates only)")
     g.add_argument("--knn-method", choices=("auto", "exact", "ivf"), default="auto",
                    help="k-NN search (default: auto = exact for small data, IVF with measured recall above)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
@@ -40,9 +53,12 @@ def curator_from_args(args: argparse.Namespace):
         backoff=args.backoff, duplicate_quirk=args.duplicate_quirk, seed=args.seed,
         neighbourhood_prior={"auto": "auto", "on": True, "off": False}[args.neighbourhood_prior],
         knn=KnnConfig(method=args.knn_method, seed=args.seed),
+        near_duplicate_threshold=None if args.near_duplicate_threshold > 1 else args.near_duplicate_threshold,
     )
+    group = None if args.group_column.lower() == "none" else args.group_column
     return Curator(config, rating_column=args.rating_column, embedding_column=args.embedding_column,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, group_column=group, audit_column=args.audit_column,
+                   find_duplicates=args.find_duplicates)
 
 
 def print_summary(report: dict, file=None) -> None:
@@ -64,8 +80,15 @@ def print_summary(report: dict, file=None) -> None:
         print(f"  {i:>10d} " + " ".join(f"{v:6.3f}" for v in row), file=file)
     print("counts raw     : " + " ".join(f"{c:>6d}" for c in report["counts_raw"]), file=file)
     print("counts curated : " + " ".join(f"{c:>6d}" for c in report["counts_curated"]), file=file)
+    dup = report.get("structure", {}).get("duplicates")
+    if dup and dup["n_groups"]:
+        print(f"duplicates     : {dup['n_rows']} rows in {dup['n_groups']} groups (largest "
+              f"{dup['largest'][0][0]} rows); a selection takes one row of each", file=file)
     if report.get("clusterability"):
-        print("clusterability : " + report["clusterability"]["verdict"], file=file)
+        clus = report["clusterability"]
+        print("guard          : " + clus["verdict"], file=file)
+        if clus.get("advice"):
+            print("                 " + clus["advice"], file=file)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -73,8 +96,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "curate",
         help="curate noisy ratings with k-NN consensus",
         description="Estimate the rater's score transition matrix, flag mis-rated rows, correct them and score "
-        "each row's rarity. Adds curated_rating, curation_confidence, misrated, long_tail_score (and "
-        "curation_posterior with the joint method). INPUT needs a rating column and an embedding column "
+        "each row's rarity. Adds curated_rating, curation_confidence, misrated, long_tail_score, duplicate_group "
+        "(and curation_posterior with the joint method). A guard checks that neighbours share the rated quality "
+        "and withholds the corrections when they do not; its verdict is printed and written to the report. INPUT needs a rating column and an embedding column "
         "(run `ds2 embed` first, or `ds2 run`, which embeds when needed).",
         epilog="examples:\n  ds2 curate pool_emb.parquet curated.parquet --report curation.json\n"
         "  ds2 curate pool_emb/ curated/ --method faithful",

@@ -28,8 +28,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, help="folder for the subset, card, figures and report")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
     p.add_argument("-k", "--k", type=int, help="rows to select (default: N/30, the paper's 10k of 300k)")
-    p.add_argument("--strategy", default="ds2", choices=("ds2", "score", "random", "length", "knn", "diversity"),
-                   help="selection strategy (default: ds2 = curated rating desc, then long-tail desc)")
+    p.add_argument("--strategy", default="confident",
+                   choices=("confident", "ds2", "score", "random", "length", "knn", "diversity"),
+                   help="selection strategy (default: confident = curated rating desc, rows curation is sure of "
+                   "first, then long-tail desc; ds2 = the paper's rule); each duplicate group at most once")
     p.add_argument("--embed-backend", default="auto",
                    help="embedding backend when INPUT has no embedding column: auto (BGE-large when the Hub is "
                    "reachable, else WordLlama), wordllama, sentence-transformers (default: auto)")

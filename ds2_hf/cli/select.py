@@ -8,7 +8,7 @@ import textwrap
 
 from ..columns import EMBEDDING, LONG_TAIL_SCORE
 
-_STRATEGIES = ("ds2", "score", "random", "length", "knn", "diversity")  # = ds2_hf.selection.STRATEGIES
+_STRATEGIES = ("confident", "ds2", "score", "random", "length", "knn", "diversity")  # = selection.STRATEGIES
 _TIE_BREAKS = ("index", "random")  # = ds2_hf.selection.TIE_BREAKS
 _STYLES = ("reference", "tulu", "plain")  # = ds2_hf.formats.STYLES
 
@@ -19,11 +19,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="select a small subset (DS2 rule or a baseline)",
         description=textwrap.fill(
             "Select the best K rows of INPUT and write them, with every column, to OUTPUT (best first). "
-            "Strategies: ds2 = curated score desc, then long-tail score desc (the paper's rule); score = top by "
+            "Strategies: confident (default) = curated score desc, within a score the rows curation is sure of "
+            "first (posterior of that score >= --confidence-tier), then long-tail score desc; ds2 = curated score "
+            "desc, then long-tail score desc (the paper's rule); score = top by "
             "score, optionally only rows with score >= --threshold (AlpaGasus); random = seeded sample; length = "
             "longest conversations; knn = largest mean distance to the nearest neighbours; diversity = DEITA-style: "
             "walk the score order and skip rows whose cosine similarity to a kept row exceeds "
-            "--diversity-threshold. Rows with a null rating are never selected by ds2, score or diversity.",
+            "--diversity-threshold. Rows with a null rating are never selected by confident, ds2, score or "
+            "diversity. Every strategy takes at most one row of each duplicate group (the duplicate_group column "
+            "that `ds2 curate` writes, else exact duplicates of the response text) unless --keep-duplicates.",
             width=100,
             break_on_hyphens=False,
         ),
@@ -40,7 +44,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("-k", "--k", type=int, help="number of rows to select (default: all eligible rows, ranked)")
     budget.add_argument("--fraction", type=float, help="select this share of the pool instead, in (0, 1]")
-    p.add_argument("--strategy", choices=_STRATEGIES, default="ds2", help="selection strategy (default: ds2)")
+    p.add_argument("--strategy", choices=_STRATEGIES, default="confident",
+                   help="selection strategy (default: confident; ds2 = the paper's rule)")
+    p.add_argument("--confidence-tier", type=float, default=0.9,
+                   help="confident: within a score, rows whose posterior gives it at least this come first "
+                   "(default: 0.9)")
+    p.add_argument("--keep-duplicates", dest="deduplicate", action="store_false",
+                   help="allow several rows of one duplicate group (default: at most one)")
     p.add_argument("--score-column", help="score column (default: curated_rating, else rating)")
     p.add_argument("--long-tail-column", default=LONG_TAIL_SCORE,
                    help=f"long-tail score column (default: {LONG_TAIL_SCORE})")
@@ -82,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         embedding_column=args.embedding_column,
         diversity_threshold=args.diversity_threshold,
         knn_k=args.knn_k,
+        confidence_tier=args.confidence_tier,
+        deduplicate=args.deduplicate,
     )
     dataset = io.load(args.input, split=args.split)
     subset, report = select(dataset, config=config, return_report=True)

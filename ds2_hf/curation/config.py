@@ -65,6 +65,10 @@ class CurationConfig:
         ``"joint"`` only: rows used to choose the candidate (all rows are used for the final fit).
     max_iter : int, default 100
         ``"joint"`` only: EM iterations.
+    near_duplicate_threshold : float or None, default 0.995
+        Cosine similarity from which two rows of different prompt groups join one duplicate group
+        (``result.duplicate_group``, :func:`ds2_hf.duplicates.near_duplicate_groups`); ``None`` keeps only the
+        exact duplicates passed in. Each duplicate group enters a selected subset at most once.
     allow_empty_classes : bool, default False
         Accept a score class that no row is rated with (otherwise an error, usually a wrong ``num_classes``).
     progress : bool, default True
@@ -95,6 +99,7 @@ class CurationConfig:
     neighbourhood_prior: bool | str = "auto"
     selection_rows: int = 50000
     max_iter: int = 100
+    near_duplicate_threshold: float | None = 0.995
     allow_empty_classes: bool = False
     progress: bool = True
 
@@ -113,6 +118,11 @@ class CurationConfig:
             )
         if self.solver not in ("adam", "lbfgs"):
             raise ValueError(f"solver={self.solver!r}; expected 'adam' or 'lbfgs'")
+        if self.near_duplicate_threshold is not None and not -1.0 <= self.near_duplicate_threshold <= 1.0:
+            raise ValueError(
+                f"near_duplicate_threshold={self.near_duplicate_threshold} is a cosine similarity and must lie in "
+                "[-1, 1] (or be None to keep only exact duplicates)"
+            )
         if self.long_tail_k < 1 or self.detect_k < 3:
             raise ValueError("long_tail_k must be >= 1 and detect_k >= 3")
         if isinstance(self.knn, dict):

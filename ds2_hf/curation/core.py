@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..duplicates import DuplicateSummary, near_duplicate_groups
 from ..knn import KnnGraph, build_knn_graph, validate_embeddings
 from .config import CurationConfig
-from .diagnostics import Clusterability, assess_clusterability
+from .diagnostics import Clusterability, assess_clusterability, check_audit, check_groups
 from .faithful import graph_size_needed, run_faithful
 from .joint import JointSelection, fit_neighbourhood, neighbour_weights, select_joint
 from .long_tail import long_tail_score, reference_long_tail_score
+from .structure import EvidenceStructure, encode_labels, evidence_graph
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ class CurationResult:
     report : dict
         JSON-serialisable summary: T, priors, counts, flagged / changed, k-NN method and recall, timings,
         clusterability, config.
+    duplicate_group : ndarray (N,) int64
+        Duplicate group of each row (exact duplicates passed in, joined with near duplicates on the graph),
+        ``-1`` for rows with no duplicate; a selection takes at most one row of a group.
     graph : KnnGraph
         The k-NN graph used (reuse it for selection or another curation).
     details : dict
@@ -71,6 +76,48 @@ class CurationResult:
     report: dict
     graph: KnnGraph | None = field(default=None, repr=False)
     details: dict = field(default_factory=dict)
+    duplicate_group: np.ndarray | None = None
+
+
+def rating_codes(ratings, n: int, num_classes: int, *, name: str = "ratings") -> np.ndarray:
+    """Ratings as int64 with ``-1`` for missing values (``None`` / NaN / masked / negative-one).
+
+    Checks the shape, the type and the range only (an audit column may rate a few rows with one value).
+
+    Raises
+    ------
+    ValueError
+        Wrong length or shape, non-numeric or non-integer values, values outside ``0..K-1`` (naming rows).
+    """
+    if isinstance(ratings, np.ma.MaskedArray):
+        ratings = ratings.astype(float).filled(np.nan)
+    arr = np.asarray([np.nan if r is None else r for r in ratings] if not isinstance(ratings, np.ndarray) else ratings)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
+    if len(arr) != n:
+        raise ValueError(
+            f"embeddings have {n} rows but {name} have {len(arr)}; pass one rating (or None) per embedding row"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numbers (or None for unrated rows); got dtype {arr.dtype}")
+    f = arr.astype(np.float64)
+    missing = np.isnan(f) | (f == -1)
+    frac = ~missing & (f != np.round(f))
+    if frac.any():
+        bad = np.flatnonzero(frac)
+        raise ValueError(
+            f"{name} must be integers in 0..{num_classes - 1}; rows {bad[:5].tolist()} hold {f[bad[:5]].tolist()}. "
+            "Round or bin them first (the DS2 scale is 0-5 after compressing 1-10)"
+        )
+    out = np.where(missing, -1, f).astype(np.int64)
+    bad = np.flatnonzero(~missing & ((out < 0) | (out >= num_classes)))
+    if bad.size:
+        raise ValueError(
+            f"{name} must lie in 0..{num_classes - 1} (num_classes={num_classes}); {bad.size} row(s) do not, "
+            f"e.g. rows {bad[:5].tolist()} = {out[bad[:5]].tolist()}. Pass the right num_classes, or compress the "
+            "scale first (ds2_hf.rating compresses 1-10 to 0-5)"
+        )
+    return out
 
 
 def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: bool = False) -> np.ndarray:
@@ -82,34 +129,7 @@ def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: 
         Wrong length, non-integer values, values outside ``0..K-1`` (naming rows), no rated rows, a single
         rated value, or an empty class (unless ``allow_empty_classes``).
     """
-    if isinstance(ratings, np.ma.MaskedArray):
-        ratings = ratings.astype(float).filled(np.nan)
-    arr = np.asarray([np.nan if r is None else r for r in ratings] if not isinstance(ratings, np.ndarray) else ratings)
-    if arr.ndim != 1:
-        raise ValueError(f"ratings must be one-dimensional; got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(
-            f"embeddings have {n} rows but ratings have {len(arr)}; pass one rating (or None) per embedding row"
-        )
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"ratings must be numbers (or None for unrated rows); got dtype {arr.dtype}")
-    f = arr.astype(np.float64)
-    missing = np.isnan(f) | (f == -1)
-    frac = ~missing & (f != np.round(f))
-    if frac.any():
-        bad = np.flatnonzero(frac)
-        raise ValueError(
-            f"ratings must be integers in 0..{num_classes - 1}; rows {bad[:5].tolist()} hold {f[bad[:5]].tolist()}. "
-            "Round or bin them first (the DS2 scale is 0-5 after compressing 1-10)"
-        )
-    out = np.where(missing, -1, f).astype(np.int64)
-    bad = np.flatnonzero(~missing & ((out < 0) | (out >= num_classes)))
-    if bad.size:
-        raise ValueError(
-            f"ratings must lie in 0..{num_classes - 1} (num_classes={num_classes}); {bad.size} row(s) do not, "
-            f"e.g. rows {bad[:5].tolist()} = {out[bad[:5]].tolist()}. Pass the right num_classes, or compress the "
-            "scale first (ds2_hf.rating compresses 1-10 to 0-5)"
-        )
+    out = rating_codes(ratings, n, num_classes)
     rated = out[out >= 0]
     if rated.size == 0:
         raise ValueError("no row is rated (every rating is missing); rate the dataset first (ds2_hf.Rater)")
@@ -129,8 +149,8 @@ def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: 
     return out
 
 
-def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, graph: KnnGraph | None = None,
-                  **options) -> CurationResult:
+def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=None,
+                  config: CurationConfig | None = None, graph: KnnGraph | None = None, **options) -> CurationResult:
     """Curate noisy ratings with k-NN consensus over their embeddings.
 
     Parameters
@@ -140,6 +160,16 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
     ratings : array-like, shape (N,)
         Integer ratings in ``0..K-1``; ``None`` / NaN / -1 mark unrated rows, which are excluded from
         estimation and left uncurated (never treated as 0).
+    groups : array-like, shape (N,), optional
+        The prompt (or any group id) of each row, for pools with several responses per prompt; ``None`` entries
+        belong to no group. Responses to the same prompt are never used as evidence for each other
+        (:mod:`ds2_hf.curation.structure`), and the guard reports what the prompt explains.
+    duplicates : array-like, shape (N,), optional
+        Duplicate-group id of each row (rows with the same response text; ``None`` / -1 = unique), e.g. from
+        :func:`ds2_hf.selection.duplicate_groups`. Copies are never used as evidence for each other.
+    audit : array-like, shape (N,), optional
+        Trusted ratings (people, a strong model) on some rows, ``None`` / NaN elsewhere, on the same ``0..K-1``
+        scale. They are not used to fit anything: the guard withholds corrections that disagree with them.
     config : CurationConfig, optional
         Base configuration; keyword ``options`` override its fields (e.g. ``method="faithful"``).
     graph : KnnGraph, optional
@@ -172,27 +202,37 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
         )
     if not cfg.allow_empty_classes:
         validate_ratings(y, n, cfg.num_classes)
+    groups = encode_labels(groups, n, name="groups")
+    duplicates = encode_labels(duplicates, n, name="duplicates")
+    audit = None if audit is None else rating_codes(audit, n, cfg.num_classes, name="audit ratings")
     timings = {}
-    k_graph = min(need, n - 1)
+    k_graph = min(need + _extra_depth(groups, duplicates, need), n - 1)
     if cfg.method == "faithful" and n_rated == n:  # one graph deep enough for the sampled rounds, built once
         k_graph = max(k_graph, _faithful_graph_k(n, cfg))
     if graph is None or graph.k < k_graph:
         graph = build_knn_graph(x, k_graph, config=cfg.knn, progress=cfg.progress)
     timings["knn"] = round(time.perf_counter() - t0, 3)
+    evidence, structure = evidence_graph(graph, groups=groups, duplicates=duplicates, k=min(10, need))
     if cfg.method == "joint":
-        out = _curate_joint(x, y, graph, cfg, timings)
+        out = _curate_joint(y, evidence, cfg, timings, structure, audit)
     else:
-        out = _curate_faithful(x, y, graph, cfg, timings)
+        out = _curate_faithful(x, y, graph, cfg, timings, evidence, structure, audit)
     t = time.perf_counter()
     if cfg.method == "faithful":
         lt = reference_long_tail_score(graph, cfg.long_tail_k, duplicate_quirk=cfg.duplicate_quirk)
     else:
         lt = long_tail_score(graph, cfg.long_tail_k)
     timings["long_tail"] = round(time.perf_counter() - t, 3)
+    out.duplicate_group = duplicates if duplicates is not None else np.full(n, -1, np.int64)
+    if cfg.near_duplicate_threshold is not None:
+        out.duplicate_group = near_duplicate_groups(graph.indices, graph.similarities, exact=duplicates,
+                                                    threshold=cfg.near_duplicate_threshold, groups=groups)
     timings["total"] = round(time.perf_counter() - t0, 3)
     out.long_tail = lt
     out.graph = graph
     out.report = _report(cfg, y, out, graph, timings)
+    out.report["structure"] = {**structure.to_dict(),
+                               "duplicates": DuplicateSummary.of(out.duplicate_group).to_dict()}
     logger.info(
         "curated %d rated rows (%s): %d flagged, %d changed; %s", n_rated, cfg.method,
         out.report["n_flagged"], out.report["n_changed"],
@@ -201,7 +241,42 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
     return out
 
 
-def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> CurationResult:
+def _extra_depth(groups: np.ndarray | None, duplicates: np.ndarray | None, need: int) -> int:
+    """Neighbours to search beyond ``need`` so that rows keep their evidence once group-mates and copies go."""
+    extra = 0
+    for codes, cap in ((groups, need), (duplicates, 10)):
+        if codes is not None and (codes >= 0).any():
+            extra += min(int(np.bincount(codes[codes >= 0]).max()) - 1, cap)
+    return extra
+
+
+def prompt_gain(y: np.ndarray, groups: np.ndarray, num_classes: int) -> float | None:
+    """How well the other responses to a row's prompt predict its rating: nats per row over the rating marginal.
+
+    Leave-one-out: each rated row with at least one rated group-mate is predicted by its group-mates' rating
+    counts smoothed with ``K`` pseudo-counts spread as the marginal. ``None`` when no row has a rated group-mate.
+    """
+    K = num_classes
+    rated = (y >= 0) & (groups >= 0)
+    if not rated.any():
+        return None
+    r = np.bincount(y[y >= 0], minlength=K) / (y >= 0).sum()
+    counts = np.zeros((int(groups.max()) + 1, K))
+    np.add.at(counts, (groups[rated], y[rated]), 1.0)
+    rows = np.flatnonzero(rated)
+    own = counts[groups[rows]]
+    own[np.arange(len(rows)), y[rows]] -= 1.0
+    others = own.sum(axis=1)
+    keep = others > 0
+    if not keep.any():
+        return None
+    rows, own, others = rows[keep], own[keep], others[keep]
+    p = (own[np.arange(len(rows)), y[rows]] + K * r[y[rows]]) / (others + K)
+    return float(np.mean(np.log(p) - np.log(np.maximum(r[y[rows]], 1e-12))))
+
+
+def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, structure: EvidenceStructure,
+                  audit: np.ndarray | None) -> CurationResult:
     t = time.perf_counter()
     K = cfg.num_classes
     sel = _select_joint(y, graph, cfg)
@@ -226,10 +301,14 @@ def _curate_joint(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> 
             state, per_row, heldout_gain = second.state, per_row2, sel.heldout_gain + (g2 - g1)
         timings["neighbourhood_prior"] = round(time.perf_counter() - t2, 3)
     t_detect = time.perf_counter()
-    diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=heldout_gain,
-                                 latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row)
-    gate = diag.gate if cfg.use_backoff else 1.0
     q = state.posterior
+    proposed = np.where(rated, q.argmax(axis=1), -1)
+    extra = (check_groups(structure, None if structure.groups is None else prompt_gain(y, structure.groups, K)),
+             check_audit(y, proposed, audit))
+    diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=heldout_gain,
+                                 latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row,
+                                 transition=state.T, prior=state.p, extra=extra)
+    gate = diag.gate if cfg.use_backoff else 1.0
     onehot = np.zeros_like(q)
     onehot[np.flatnonzero(rated), y[rated]] = 1.0
     q = np.where(rated[:, None], gate * q + (1.0 - gate) * onehot, q)
@@ -277,7 +356,8 @@ def _faithful_graph_k(n_rated: int, cfg: CurationConfig) -> int:
                              duplicate_quirk=cfg.duplicate_quirk)
 
 
-def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) -> CurationResult:
+def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict, evidence: KnnGraph,
+                     structure: EvidenceStructure, audit: np.ndarray | None) -> CurationResult:
     K = cfg.num_classes
     rated_idx = np.flatnonzero(y >= 0)
     n_r = len(rated_idx)
@@ -299,9 +379,14 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict) 
     diag = None
     gate = 1.0
     if cfg.use_backoff:
-        sel = _select_joint(y, graph, cfg)
-        diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=sel.heldout_gain,
-                                     latent_gain=sel.heldout_gain - sel.degenerate_gain)
+        sel = _select_joint(y, evidence, cfg)
+        proposed = np.where(y >= 0, y, -1)
+        proposed[rated_idx] = np.where(fr.misrated & (fr.suggested >= 0), fr.suggested, y[rated_idx])
+        extra = (check_groups(structure, None if structure.groups is None else prompt_gain(y, structure.groups, K)),
+                 check_audit(y, proposed, audit))
+        diag = assess_clusterability(y, evidence.indices, num_classes=K, heldout_gain=sel.heldout_gain,
+                                     latent_gain=sel.heldout_gain - sel.degenerate_gain, transition=fr.T,
+                                     prior=fr.p, extra=extra)
         gate = diag.gate
     n = len(y)
     conf = np.zeros(n)

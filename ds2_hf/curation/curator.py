@@ -46,6 +46,7 @@ def _features(columns: CurationColumns, num_classes: int, with_posterior: bool):
         columns.confidence: Value("float32"),
         columns.misrated: Value("bool"),
         columns.long_tail: Value("float32"),
+        columns.duplicate_group: Value("int64"),
     }
     if with_posterior:
         feats[columns.posterior] = List(Value("float32"), length=num_classes)
@@ -62,6 +63,7 @@ def result_columns(result: CurationResult, columns: CurationColumns, index=None,
         columns.confidence: result.confidence[sl].astype(np.float32),
         columns.misrated: result.misrated[sl],
         columns.long_tail: result.long_tail[sl].astype(np.float32),
+        columns.duplicate_group: result.duplicate_group[sl].astype(np.int64),
     }
     if with_posterior and result.posterior is not None:
         out[columns.posterior] = result.posterior[sl].astype(np.float32)
@@ -89,6 +91,19 @@ class Curator:
         Also write the posterior over the true score (joint method only).
     overwrite : bool, default False
         Replace existing columns with the output names instead of raising.
+    group_column : str or None, default "auto"
+        The prompt of each row, for pools with several responses per prompt: responses to the same prompt are
+        never used as evidence for each other. ``"auto"`` reads the prompt from the rows' text (every message
+        before the final response, :mod:`ds2_hf.duplicates`) and uses it when some prompt repeats; a column
+        name uses that column; ``None`` ignores prompt groups.
+    audit_column : str, optional
+        Trusted ratings (people, a strong model) on some rows, null elsewhere, on the rating scale. The guard
+        withholds corrections that disagree with them (:mod:`ds2_hf.curation.diagnostics`).
+    find_duplicates : bool, default True
+        Find rows with the same response text (:func:`ds2_hf.duplicates.exact_duplicate_groups`); copies are
+        not evidence for each other, and the ``duplicate_group`` column lets a selection take each group once.
+    formatter : Formatter or str, optional
+        How rows are rendered to a prompt and a response (default: the auto-detected format).
 
     Attributes
     ----------
@@ -114,18 +129,25 @@ class Curator:
 
     def __init__(self, config: CurationConfig | None = None, *, rating_column: str = RATING,
                  embedding_column: str = EMBEDDING, columns: CurationColumns | None = None,
-                 add_posterior: bool = True, overwrite: bool = False, **options) -> None:
+                 add_posterior: bool = True, overwrite: bool = False, group_column: str | None = "auto",
+                 audit_column: str | None = None, find_duplicates: bool = True, formatter=None,
+                 **options) -> None:
         self.config = CurationConfig.from_options(config, **options)
         self.rating_column = rating_column
         self.embedding_column = embedding_column
         self.columns = columns or CurationColumns()
         self.add_posterior = add_posterior
         self.overwrite = overwrite
+        self.group_column = group_column
+        self.audit_column = audit_column
+        self.find_duplicates = find_duplicates
+        self.formatter = formatter
         self.result_: CurationResult | None = None
 
     # -- fitting -------------------------------------------------------------------------------------------
     def fit(self, data, ratings=None) -> Curator:
         """Fit on a :class:`datasets.Dataset`, a column dict, or ``(embeddings, ratings)`` arrays."""
+        structure: dict = {}
         if ratings is not None:
             emb, rat = data, ratings
         else:
@@ -144,8 +166,34 @@ class Curator:
                                           "embed the rows first (ds2_hf.embed / `ds2 embed`)"))
                 rat = _column(data, self.rating_column, "rating_column",  # None = unrated (validate_ratings)
                               "rate the rows first (ds2_hf.Rater / `ds2 rate`)")
-        self.result_ = curate_scores(emb, rat, config=self.config)
+            structure = self._structure(data)
+        sources = structure.pop("sources", {})
+        self.result_ = curate_scores(emb, rat, config=self.config, **structure)
+        self.result_.report["structure"].update(sources)
         return self
+
+    def _structure(self, data) -> dict:
+        """Prompt groups, exact duplicates and audit ratings of a dataset or column dict (see ``__init__``)."""
+        from ..duplicates import exact_duplicate_groups, pool_text_keys
+
+        names = list(data.column_names) if _is_dataset(data) else list(data.keys())
+        out: dict = {"sources": {"group_source": None, "duplicate_source": None, "audit_source": None}}
+        keys = None
+        if self.find_duplicates or self.group_column == "auto":
+            keys = pool_text_keys(data, self.formatter)
+        if self.group_column == "auto":
+            if keys is not None and (np.bincount(keys[0][keys[0] >= 0]) > 1).any():
+                out["groups"], out["sources"]["group_source"] = keys[0], "prompt text (auto)"
+        elif self.group_column is not None:
+            out["groups"] = _values(data, self.group_column, "group_column")
+            out["sources"]["group_source"] = self.group_column
+        if self.find_duplicates and keys is not None:
+            out["duplicates"] = exact_duplicate_groups(*keys)
+            out["sources"]["duplicate_source"] = "response text"
+        if self.audit_column is not None:
+            out["audit"] = _values(data, self.audit_column, "audit_column")
+            out["sources"]["audit_source"] = self.audit_column
+        return out
 
     @property
     def transition_matrix_(self) -> np.ndarray:
@@ -223,13 +271,21 @@ class Curator:
         return f"Curator(method={self.config.method!r}, num_classes={self.config.num_classes}, {fitted})"
 
 
+def _values(data, name: str, option: str) -> list:
+    names = list(data.column_names) if _is_dataset(data) else list(data.keys())
+    if name not in names:
+        raise KeyError(f"column {name!r} not found (columns: {sorted(names)}); pass an existing column as `{option}`")
+    return list(data[name])
+
+
 def _is_dataset(obj) -> bool:
     return hasattr(obj, "column_names") and hasattr(obj, "map")
 
 
 def curate(batch, indices=None, *, config: CurationConfig | None = None, rating_column: str = RATING,
            embedding_column: str = EMBEDDING, columns: CurationColumns | None = None, add_posterior: bool = True,
-           overwrite: bool = False, **options):
+           overwrite: bool = False, group_column: str | None = "auto", audit_column: str | None = None,
+           find_duplicates: bool = True, formatter=None, **options):
     """Curate ratings: use it as ``dataset.map(ds2_hf.curate, batched=True, batch_size=None)``.
 
     Curation is a global step (the k-NN graph and the transition matrix use every row), so the whole dataset
@@ -244,17 +300,19 @@ def curate(batch, indices=None, *, config: CurationConfig | None = None, rating_
     ----------
     batch : dict of columns, or datasets.Dataset
     indices : ignored (accepted so ``with_indices=True`` also works)
-    config, rating_column, embedding_column, columns, add_posterior, overwrite, **options
+    config, rating_column, embedding_column, columns, add_posterior, overwrite, group_column, audit_column,
+    find_duplicates, formatter, **options
         As for :class:`Curator`.
 
     Returns
     -------
     dict of new columns (or a Dataset when given one): ``curated_rating`` (int8, null for unrated rows),
-    ``curation_confidence`` (float32), ``misrated`` (bool), ``long_tail_score`` (float32), and
-    ``curation_posterior`` (K float32, joint method).
+    ``curation_confidence`` (float32), ``misrated`` (bool), ``long_tail_score`` (float32), ``duplicate_group``
+    (int64, -1 = unique) and ``curation_posterior`` (K float32, joint method).
     """
     curator = Curator(config, rating_column=rating_column, embedding_column=embedding_column, columns=columns,
-                      add_posterior=add_posterior, overwrite=overwrite, **options)
+                      add_posterior=add_posterior, overwrite=overwrite, group_column=group_column,
+                      audit_column=audit_column, find_duplicates=find_duplicates, formatter=formatter, **options)
     if _is_dataset(batch):
         return curator.fit_transform(batch)
     check_no_overwrite(batch.keys(), curator._outputs(), option="columns", overwrite=overwrite)

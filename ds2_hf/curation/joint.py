@@ -67,7 +67,7 @@ class _Rows:
     def build(cls, y_rows, y_pool, nbr_ids, sims, K, alpha, beta, extra_votes=None, shared=None,
               gamma=0.0) -> _Rows:
         n = nbr_ids.shape[0]
-        nbr_y = y_pool[nbr_ids]
+        nbr_y = np.where(nbr_ids >= 0, y_pool[nbr_ids], -1)  # -1 pads rows with fewer neighbours
         w = neighbour_weights(sims, nbr_y >= 0, alpha, beta, shared=shared, gamma=gamma)
         flat = (np.arange(n)[:, None] * K + np.maximum(nbr_y, 0)).ravel()
         votes = np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
@@ -99,9 +99,9 @@ def reverse_votes(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, K: int, 
     """
     n = len(y)
     if targets is None:
-        w = neighbour_weights(sims, np.broadcast_to((y >= 0)[:, None], nbr_ids.shape), alpha, beta, shared=shared,
-                              gamma=gamma)
-        flat = (nbr_ids * K + np.maximum(y, 0)[:, None]).ravel()
+        valid = (nbr_ids >= 0) & (y >= 0)[:, None]
+        w = neighbour_weights(sims, valid, alpha, beta, shared=shared, gamma=gamma)
+        flat = (np.maximum(nbr_ids, 0) * K + np.maximum(y, 0)[:, None]).ravel()
         return np.bincount(flat, weights=w.ravel(), minlength=n * K).reshape(n, K)
     return _incoming_votes(y, sims, shared, _incoming_edges(y, nbr_ids, targets), len(targets), K, alpha, beta,
                            gamma)

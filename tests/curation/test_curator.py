@@ -61,7 +61,7 @@ def test_refuses_to_overwrite_user_columns(disk_ds):
     with pytest.raises(ColumnExistsError, match="misrated"):
         Curator(progress=False).fit(ds)
     out = Curator(progress=False, overwrite=True).fit_transform(ds)
-    assert len(out.column_names) == len(ds.column_names) + 4
+    assert len(out.column_names) == len(ds.column_names) + 5
 
 
 def test_missing_columns_name_the_fix(disk_ds):
