@@ -182,8 +182,9 @@ class DuplicateSummary:
         sizes = np.bincount(codes[grouped])
         first = np.full(len(sizes), -1)
         first[codes[grouped][::-1]] = grouped[::-1]
-        order = np.argsort(-sizes, kind="stable")[:top]
-        return cls(int(len(sizes)), int(grouped.size), int(grouped.size - len(sizes)),
+        n_groups = int((sizes > 0).sum())
+        order = np.argsort(-sizes, kind="stable")[:min(top, n_groups)]
+        return cls(n_groups, int(grouped.size), int(grouped.size - n_groups),
                    [[int(sizes[g]), int(first[g])] for g in order])
 
     def to_dict(self) -> dict:

@@ -409,6 +409,7 @@ def _summarize(subset, report: dict[str, Any], pool, config: PublishConfig) -> d
     if sub_raw is not None and sub_cur is not None:
         a, b = np.asarray(sub_raw, dtype=np.float64), np.asarray(sub_cur, dtype=np.float64)
         subset_changed = int((np.isfinite(a) & np.isfinite(b) & (a != b)).sum())
+    duplicates = _duplicate_summary(subset, curation, pool, config)
     misrated = _column(subset, cols.misrated)
     present = [c for c in (config.rating_column, *cols.names()) if c in subset.column_names]
     return {
@@ -424,7 +425,31 @@ def _summarize(subset, report: dict[str, Any], pool, config: PublishConfig) -> d
         "long_tail": long_tail,
         "composition": composition,
         "examples": examples,
+        "duplicates": duplicates,
     }
+
+
+def _duplicate_summary(subset, curation: Mapping[str, Any], pool, config: PublishConfig) -> dict[str, Any]:
+    """Duplicate groups of the pool (from the curation report) with example texts, and repeats in the subset."""
+    found = curation.get("structure", {}).get("duplicates") if isinstance(curation.get("structure"), Mapping) else None
+    if not found:
+        return {}
+    rows = pool if pool is not None and not isinstance(pool, Mapping) else None
+    largest = []
+    for size, row in found["largest"]:
+        text = None
+        if rows is not None and 0 <= row < len(rows):
+            drop = (config.embedding_column, config.curation_columns.posterior)
+            text = _row_text({c: v for c, v in rows[int(row)].items() if c not in drop})
+        largest.append({"size": int(size), "text": text})
+    codes = _column(subset, config.curation_columns.duplicate_group)
+    repeats = None
+    if codes is not None:
+        c = np.asarray(codes, dtype=np.int64)
+        c = c[c >= 0]
+        repeats = int(c.size - np.unique(c).size)
+    return {**{k: found[k] for k in ("n_groups", "n_rows", "n_redundant")}, "largest": largest,
+            "subset_repeats": repeats}
 
 
 def _finite(x) -> float | None:
@@ -521,9 +546,8 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         ("Rows rated / pool", f"{_fmt(curation.get('n_rated'))} / {_fmt(curation.get('n'))}" if curation else None),
         ("Ratings flagged / changed by curation",
          f"{_fmt(curation.get('n_flagged'))} / {_fmt(curation.get('n_changed'))}" if curation else None),
-        ("Clusterability (trust in k-NN corrections)",
-         f"{clus['gate']:.2f}: {clus.get('verdict', 'no verdict')}" if isinstance(clus.get("gate"), (int, float))
-         else None),
+        ("Curation guard", f"{clus.get('status', 'trust')} (trust {clus['gate']:.2f})"
+         if isinstance(clus.get("gate"), (int, float)) else None),
         ("Selection strategy", selection.get("strategy")),
         ("Selected rows", f"{selected:,}" + (f" of {int(n_pool):,} ({selected / n_pool:.1%})" if n_pool else "")),
     ]
@@ -559,9 +583,13 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         f"A {selected:,}-row subset" + (f" of [`{dataset}`](https://huggingface.co/datasets/{dataset})"
                                         if dataset and "/" in str(dataset) else f" of `{dataset}`" if dataset else "")
         + (f" ({selected / n_pool:.1%} of {int(n_pool):,} rows)" if n_pool else "")
-        + ", selected with [DS2](https://arxiv.org/abs/2410.10877): every sample was rated by an LLM, the noisy "
-        "ratings were corrected with a score transition matrix estimated from k-NN agreement between embeddings, "
-        "and the highest curated scores were kept, rarest first."
+        + ", selected with [DS2](https://arxiv.org/abs/2410.10877): every sample was rated, "
+        + ("the ratings were checked for k-NN consensus between embeddings and kept as rated, because the curation "
+           "guard found that neighbours here do not share the rated quality (see below), "
+           if clus.get("status") == "withheld" else
+           "the noisy ratings were corrected with a score transition matrix estimated from k-NN agreement between "
+           "embeddings, ")
+        + "and the highest-scored samples were kept, each duplicate once."
     ) if summary["curated"] or curation else (
         f"A {selected:,}-row subset" + (f" of `{dataset}`" if dataset else "")
         + " published with ds2-hf. Its rows carry no DS2 curation columns, so the curation details below are "
@@ -582,6 +610,9 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         "composition_column": comp.get("column") if comp else None,
         "composition_rows": comp_rows,
         "examples": summary["examples"],
+        "guard": _guard_context(clus),
+        "matrix_withheld": clus.get("status") == "withheld",
+        "duplicates": summary.get("duplicates") or {},
         "command": report.get("command"),
         "figures": {Path(f).stem: f for f in figures},
         "columns": _column_docs(summary["columns_present"], config),
@@ -593,6 +624,16 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         "split": config.split,
         "load_id": config.repo_id,
     }
+
+
+def _guard_context(clus: Mapping[str, Any]) -> dict[str, Any]:
+    """The curation guard's verdict, advice and checks, as plain strings for the card."""
+    if not clus.get("verdict"):
+        return {}
+    checks = [(c["name"], "passed" if c["passed"] else ("failed" if c["gate"] <= 0 else f"partial ({c['gate']:.2f})"),
+               c["summary"]) for c in clus.get("checks", [])]
+    return {"status": clus.get("status"), "verdict": clus["verdict"], "advice": clus.get("advice") or "",
+            "checks": checks}
 
 
 def _default_name(dataset) -> str:

@@ -191,6 +191,60 @@ def simulate(
     return SimulatedData(emb, true.astype(np.int64), rated, T, p, cluster.astype(np.int64))
 
 
+@dataclass
+class MultiResponseData(SimulatedData):
+    """Several responses per prompt (see :func:`simulate_multi_response`); ``prompt`` is each row's prompt id."""
+
+    prompt: np.ndarray | None = None  # (N,) int64
+    difficulty: np.ndarray | None = None  # (n_prompts,) int64 shift of the rater's view per prompt
+
+
+def simulate_multi_response(
+    n_prompts: int,
+    responses: int = 4,
+    dim: int = 64,
+    *,
+    transition="gpt-like",
+    prior=None,
+    difficulty: int = 2,
+    response_noise: float = 0.3,
+    seed: int = 0,
+) -> MultiResponseData:
+    """A multi-response pool whose neighbours share the prompt's difficulty but not the answer's quality.
+
+    Every prompt gets ``responses`` answers whose true qualities are drawn independently from ``prior``. Answers
+    embed next to their prompt (the prompt's direction plus ``response_noise`` of noise unrelated to quality), so
+    a row's nearest neighbours are the other answers to its prompt. The rater sees the quality shifted by the
+    prompt's difficulty (a uniform integer in ``-difficulty..difficulty``, clipped to the scale), then through
+    ``T``: answers to one prompt share a bias in their ratings, and nothing about their true quality. k-NN
+    consensus that trusts these neighbours pulls every answer towards its prompt's level; prompt groups
+    (``groups=data.prompt``) keep them out of the evidence.
+
+    Examples
+    --------
+    >>> from ds2_hf.simulate import simulate_multi_response
+    >>> data = simulate_multi_response(300, 4, seed=0)
+    >>> data.embeddings.shape, int(data.prompt.max()) + 1
+    ((1200, 64), 300)
+    """
+    T = transition_matrix(transition, num_classes=len(prior) if prior is not None else 6)
+    K = len(T)
+    p = np.asarray(prior if prior is not None else (DEFAULT_PRIOR if K == 6 else np.full(K, 1 / K)), float)
+    p = p / p.sum()
+    rng = np.random.default_rng([seed, 2])
+    n = n_prompts * responses
+    prompt = np.repeat(np.arange(n_prompts), responses)
+    centres = rng.standard_normal((n_prompts, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[prompt] + response_noise * rng.standard_normal((n, dim)) / np.sqrt(dim)
+    emb = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    true = rng.choice(K, size=n, p=p)
+    shift = rng.integers(-difficulty, difficulty + 1, n_prompts)
+    rated = inject_noise(np.clip(true + shift[prompt], 0, K - 1), T, seed=seed)
+    return MultiResponseData(emb, true.astype(np.int64), rated, T, p, prompt.astype(np.int64), prompt=prompt,
+                             difficulty=shift)
+
+
 def evaluate_curation(true, rated, curated, *, transition=None, transition_est=None, flagged=None,
                       long_tail=None, k: int | None = None) -> dict:
     """Score a curation against ground truth: accuracy before/after, T error, flag precision/recall, top-k quality.

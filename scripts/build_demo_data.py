@@ -184,15 +184,30 @@ rating is null (unrated), and DS2's k-NN consensus can suggest one.
 
 {table}
 
-## Known rating noise (why this is a good DS2 demo)
+## Known rating noise, and what curation does and does not do here
 
 * `NullModel` is the adversarial "null model" of *Cheating Automatic LLM Benchmarks* (Zheng et al., 2024): one
   fixed, judge-gaming string (872 characters, identical in all 805 rows) that answers no instruction, yet the
-  judge rated {stats['per_model']['NullModel']['counts'][5]} of its 805 rows 5. The rows share that output, so
-  they sit close together and their k-NN neighbours largely agree with the wrong rating: embedding-based consensus
-  has a hard time seeing this error, a limit worth knowing.
+  judge rated {stats['per_model']['NullModel']['counts'][5]} of its 805 rows 5. It is a *systematic* rating error: every copy fools the judge the same way,
+  so no consensus of neighbours can correct it. What removes it from a subset is duplicate detection: the 805 rows
+  share one response, form one duplicate group, and a selection takes at most one row of a group.
 * The ratings are relative to one strong baseline: most answers of the weaker models land in ratings 0-1, so the
   scale ranks answers against GPT-4-turbo rather than measuring absolute quality.
+* **k-NN curation cannot help on this pool, and the curation guard says so.** Every instruction has 8 answers, and
+  an embedding of instruction plus answer puts them next to each other: half of a row's 10 nearest neighbours are
+  answers to its own instruction. They share the instruction (its topic, its difficulty), not the answer's
+  quality, which is what the judge rates. ds2-hf finds the prompt groups in the text, never uses answers to the
+  same instruction as evidence for each other, and checks what is left. The fitted model's latent scores do not
+  line up with the rating scale (it claims that answers of true score 3 are rated 0 most of the time), so the
+  guard withholds every correction and the ratings are kept as rated.
+* Measured (`scripts/bench/bench_real.py --suites demo`; the independent reference is the second judge,
+  `pref_alpaca_eval_gpt4`, on 3,223 rows): the default curation keeps the ratings' Spearman agreement with that
+  judge at 0.275 and the per-generator order (claude-2 > gpt-3.5-turbo > vicuna-13b > the 7-12B models), where the
+  paper's method (`method="faithful"`) lowers it to 0.069 and cleanlab to 0.000. The default subset of 214 or 500
+  rows holds no more than one NullModel row and no repeated answer; ranking the raw ratings by the paper's rule
+  puts 39% NullModel copies into a 500-row subset.
+* What would let curation act on a pool like this: trusted ratings on a sample of rows (`audit_column`), a second
+  rater, or an embedding of the answer that sees its quality.
 """
 
 

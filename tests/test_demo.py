@@ -96,3 +96,33 @@ def test_card_and_licence_ship_with_the_data():
         assert needle in card
     licence = (demo_path().parent / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in licence and "Version 2.0" in licence
+
+
+@pytest.mark.slow
+def test_default_pipeline_on_the_real_judge_ratings_keeps_them_and_drops_the_judge_gaming_copies(demo):
+    """Real ratings: neighbours share the prompt, not the answer's quality; the guard must see it."""
+    from scipy.stats import spearmanr
+
+    import ds2_hf
+
+    curator = ds2_hf.Curator(progress=False)
+    pool = curator.fit_transform(ds2_hf.embed(demo, backend="wordllama"))
+    report = curator.report_
+    rated = np.array([r is not None for r in demo["rating"]])
+    raw = np.array([-1 if r is None else r for r in demo["rating"]])
+    cur = np.array([-1 if r is None else r for r in pool["curated_rating"]])
+    assert (cur[rated] == raw[rated]).all()  # nothing changed: curation would destroy the ratings' signal
+    clus = report["clusterability"]
+    assert clus["status"] == "withheld" and not next(c for c in clus["checks"] if c["name"] == "scale")["passed"]
+    structure = report["structure"]
+    assert structure["group_source"] == "prompt text (auto)" and structure["n_groups"] == 805
+    assert structure["duplicates"]["largest"][0][0] >= 805  # NullModel's one answer, 805 times
+    ref = np.array([np.nan if v is None else v for v in demo["pref_alpaca_eval_gpt4"]])
+    ok = rated & ~np.isnan(ref)
+    assert spearmanr(cur[ok], ref[ok])[0] >= spearmanr(raw[ok], ref[ok])[0] - 1e-9
+    gen = np.array(demo["generator"])
+    for k in (214, 500):
+        subset = ds2_hf.select(pool, k)
+        assert np.mean(np.array(subset["generator"]) == "NullModel") <= 0.02
+        assert len(set(subset["output"])) == len(subset)  # no answer twice
+    assert gen.size == len(pool)

@@ -425,3 +425,52 @@ def test_length_counts_unrenderable_rows_as_zero_but_fails_on_an_unknown_format(
     assert "1 row(s) could not be rendered" in caplog.text
     with pytest.raises(ValueError, match="cannot tell how to render rows"):
         select(pool.remove_columns(["text"]), k=2, strategy="length")
+
+
+# ------------------------------------------------------------------------------------- confident and duplicates
+
+
+def test_confident_ranks_the_rows_curation_is_sure_of_first_within_a_score():
+    scores = np.array([5, 5, 5, 4, 4])
+    long_tail = np.array([0.9, 0.5, 0.1, 0.8, 0.2])
+    post = np.zeros((5, 6))
+    post[np.arange(5), scores] = [0.6, 0.95, 0.99, 0.5, 0.97]
+    post[np.arange(5), scores - 1] = 1 - post[np.arange(5), scores]
+    order = select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post)
+    assert order.tolist() == [1, 2, 0, 4, 3]  # sure 5s by long-tail, unsure 5, then the 4s the same way
+    assert select_indices("ds2", k=None, scores=scores, long_tail=long_tail).tolist() == [0, 1, 2, 3, 4]
+    # a lower tier makes every row "sure": the paper's order
+    assert select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post,
+                          confidence_tier=0.5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_confident_without_a_posterior_column_ranks_as_ds2():
+    sub, report = select(_pool(), 4, return_report=True)
+    assert _ids(sub) == DS2_ORDER[:4] and "no posterior" in report.details["confidence"]
+
+
+def test_exact_duplicates_enter_a_subset_once():
+    long_answer = "This is the same long answer, given again and again to different questions."
+    ds = datasets.Dataset.from_dict({
+        "instruction": [f"q{i}" for i in range(6)],
+        "output": [long_answer, "unique answer one", long_answer, "unique answer two", long_answer, "yes"],
+        "curated_rating": [5, 5, 5, 4, 5, 4],
+        "long_tail_score": [0.9, 0.1, 0.8, 0.5, 0.7, 0.4],
+    })
+    sub, report = select(ds, 4, strategy="ds2", return_report=True)
+    assert sub["output"][:].count(long_answer) == 1 and len(sub) == 4
+    assert report.details["n_duplicates_skipped"] == 2 and report.details["duplicate_source"].startswith("response")
+    kept = select(ds, 4, strategy="ds2", deduplicate=False)
+    assert kept["output"][:].count(long_answer) == 3
+    # the diversity strategy drops them as it walks
+    emb = np.eye(6, dtype=np.float32)
+    div = select(ds.add_column("embedding", list(emb)), 4, strategy="diversity")
+    assert div["output"][:].count(long_answer) == 1
+
+
+def test_the_duplicate_group_column_is_used_when_present():
+    ds = _pool().add_column("duplicate_group", [-1, -1, 3, -1, -1, -1, 3])  # rows 2 and 6 are copies
+    sub = select(ds, 4, strategy="ds2")
+    assert _ids(sub) == [2, 0, 3, 1]
+    with pytest.raises(ValueError, match="confidence_tier"):
+        select(ds, 2, confidence_tier=1.5)

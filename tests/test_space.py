@@ -6,7 +6,6 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import datasets
 import numpy as np
@@ -33,37 +32,6 @@ def app():
         sys.modules.pop(spec.name, None)
 
 
-def _real_curate_scores():
-    try:
-        return ds2_hf.curate_scores
-    except (AttributeError, ImportError):
-        return None
-
-
-def knn_majority_curate(embeddings, ratings, *, num_classes=K, seed=0, method=None):
-    """A small, honest stand-in with the ``curate_scores`` contract: k-NN majority vote of rated neighbours."""
-    x = np.asarray(embeddings, dtype=np.float64)
-    sims = x @ x.T
-    np.fill_diagonal(sims, -np.inf)
-    nbrs = np.argsort(-sims, axis=1)[:, :10]
-    votes = np.zeros((len(x), num_classes))
-    for j in range(10):
-        y = ratings[nbrs[:, j]]
-        ok = y >= 0
-        votes[np.flatnonzero(ok), y[ok]] += 1
-    curated = np.where(votes.sum(1) > 0, votes.argmax(1), -1)
-    confidence = votes.max(1) / np.maximum(votes.sum(1), 1)
-    both = (ratings >= 0) & (curated >= 0)
-    T = np.full((num_classes, num_classes), 1e-9)
-    np.add.at(T, (curated[both], ratings[both]), 1)
-    prior = np.bincount(curated[curated >= 0], minlength=num_classes).astype(float)
-    long_tail = 1 - np.take_along_axis(sims, nbrs, 1).mean(1)
-    return SimpleNamespace(
-        transition_matrix=T / T.sum(1, keepdims=True), true_prior=prior / prior.sum(), curated=curated,
-        confidence=confidence, misrated=both & (curated != ratings), long_tail=long_tail, report={},
-    )
-
-
 @pytest.fixture()
 def pool():
     rng = np.random.default_rng(0)
@@ -75,6 +43,7 @@ def pool():
         rows["output"].append(f"{topics[t]} " * (1 + i % 3))
         noisy = rng.random() < 0.2
         rows["rating"].append(None if i % 17 == 0 else int(rng.integers(0, K) if noisy else t + 1))
+    rows["rating"][1], rows["rating"][2] = 0, 5  # every class is used
     return datasets.Dataset.from_dict(rows, features=datasets.Features(
         {"instruction": datasets.Value("string"), "output": datasets.Value("string"), "rating": datasets.Value("int8")}
     ))
@@ -100,20 +69,19 @@ def test_load_pool_reads_uploads_and_the_demo(app, pool, tmp_path):
         app.load_pool(str(tmp_path / "notes.txt"))
 
 
-def test_pipeline_with_a_stand_in_curator(app, pool):
-    out = app.run_pipeline(pool, k=20, curate_fn=knn_majority_curate)
+def test_pipeline_with_the_library_curator(app, pool):
+    out = app.run_pipeline(pool, k=20)
     assert len(out.selected) == 20
     assert list(out.selected.columns)[:2] == ["instruction", "output"]
     cur = out.selected["curated_rating"].to_numpy()
-    assert np.all(np.diff(cur) <= 0)  # DS2 order: curated score descending
-    assert {"curated_rating", "curation_confidence", "misrated", "long_tail_score", "embedding"} <= set(
-        out.curated.column_names
-    )
+    assert np.all(np.diff(cur) <= 0)  # curated score descending
+    assert {"curated_rating", "curation_confidence", "misrated", "long_tail_score", "duplicate_group",
+            "embedding"} <= set(out.curated.column_names)
     assert out.flagged["misrated"].all()
-    assert "80 rows" in out.summary and "Flagged as mis-rated" in out.summary
+    assert "80 rows" in out.summary and "Flagged as mis-rated" in out.summary and "Curation guard" in out.summary
     assert out.transition_figure.axes and out.distribution_figure.axes
     assert out.composition_figure is None  # no generator / dataset / source column
-    again = app.run_pipeline(out.curated, k=5, curate_fn=knn_majority_curate)  # a curated file, re-uploaded
+    again = app.run_pipeline(out.curated, k=5)  # a curated file, re-uploaded
     assert len(again.selected) == 5
     assert again.curated.column_names.count("curated_rating") == 1
 
@@ -129,17 +97,15 @@ def test_table_previews_any_row_format(app):
 
 
 @pytest.mark.slow
-def test_pipeline_on_the_demo_with_the_library_curator(app):
-    curate = _real_curate_scores()
-    if curate is None:
-        pytest.skip("ds2_hf.curate_scores is not available in this build")
-    pool = app.load_pool(None, demo_rows=600)
-    out = app.run_pipeline(pool, k=50)
-    assert len(out.selected) == 50
-    T = np.asarray(curate(
-        np.asarray(out.curated.with_format("numpy")[:]["embedding"]), app.ratings_array(pool)
-    ).transition_matrix)
-    assert T.shape == (K, K) and np.allclose(T.sum(1), 1, atol=1e-6)
+def test_pipeline_on_the_demo_says_why_it_keeps_the_ratings(app):
+    pool = app.load_pool(None)
+    out = app.run_pipeline(pool, k=500)
+    assert len(out.selected) == 200  # the table shows the first 200 of the 500 selected rows
+    assert "**Selected**: 500 of the requested 500 rows" in out.summary
+    assert "Curation guard: withheld" in out.summary and "line up with the rating scale" in out.summary
+    assert "805 copies of one answer" in out.summary
+    by_generator = out.summary.split("Subset by `generator`**: ")[1]
+    assert "NullModel 1." in by_generator or "NullModel" not in by_generator  # one of its 805 copies at most
     assert out.composition_figure is not None and "generator" in out.summary
 
 
@@ -147,8 +113,6 @@ def test_pipeline_on_the_demo_with_the_library_curator(app):
 def test_app_end_to_end_over_http(app, monkeypatch):
     from gradio_client import Client
 
-    if _real_curate_scores() is None:  # the endpoint still runs the whole app, with the stand-in curator
-        monkeypatch.setattr(ds2_hf, "curate_scores", knn_majority_curate, raising=False)
     _, url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)

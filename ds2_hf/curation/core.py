@@ -290,7 +290,8 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
         t2 = time.perf_counter()
         ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
         w = neighbour_weights(sims, ids >= 0, sel.alpha, sel.beta, shared=sel.shared, gamma=sel.gamma)
-        second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter)
+        second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter,
+                                   blocks=[structure.groups, structure.duplicates])
         per_row2 = second.heldout - log_marginal
         g1, g2 = float(np.mean(per_row[rated])), float(np.mean(per_row2[rated]))
         used = cfg.neighbourhood_prior is True or g2 > g1

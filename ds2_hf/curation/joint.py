@@ -368,13 +368,17 @@ class NeighbourhoodFit:
 
 
 def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray,
-                        reciprocal: np.ndarray, *, chunk_rows: int = 32768) -> np.ndarray:
+                        reciprocal: np.ndarray, *, chunk_rows: int = 32768, block_votes=None) -> np.ndarray:
     """Each row's prior over its true score: the weighted mixture of its neighbours' posteriors, its own vote removed.
 
     ``pi_i(z) = sum_j w_ij q_j^(-i)(z) / sum_j w_ij``, where ``q_j^(-i)`` is neighbour ``j``'s first-stage posterior
     with row ``i``'s rating taken out of its evidence (``log q_j - r_ij log M[:, y_i]``, renormalised; ``r_ij`` from
     :func:`reciprocal_weights`), so that ``pi_i`` never sees ``y_i``. Rows without any weighted neighbour get the
     first-stage prior. Shape (n, K), float64, rows sum to 1. Memory ``O(chunk_rows k K)``.
+
+    ``block_votes`` (:class:`ds2_hf.curation.structure.BlockVotes`), when given, takes out the votes of row
+    ``i``'s whole block (its prompt group and copies) instead of its own vote alone, so that ratings sharing
+    ``i``'s prompt or text do not reach ``pi_i`` through its neighbours.
     """
     n = nbr_ids.shape[0]
     K = len(first.p)
@@ -388,10 +392,13 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
     prior = np.empty((n, K))
     for start in range(0, n, chunk_rows):
         sl = slice(start, min(start + chunk_rows, n))
-        back = np.where(rated[sl, None], reciprocal[sl], 0.0)
         # log q_j^(-i) = log q_j - r_ij log M[:, y_i] + const, normalised after shifting by the row maximum
         loo = log_q[np.where(valid[sl], nbr_ids[sl], 0)]  # (b, k, K)
-        loo += back[:, :, None] * neg_log_m[np.maximum(y[sl], 0)][:, None, :]
+        if block_votes is None:
+            back = np.where(rated[sl, None], reciprocal[sl], 0.0)
+            loo += back[:, :, None] * neg_log_m[np.maximum(y[sl], 0)][:, None, :]
+        else:
+            loo += block_votes.edges(sl) @ neg_log_m
         loo -= loo.max(axis=2, keepdims=True)
         np.exp(loo, out=loo)
         loo /= loo.sum(axis=2, keepdims=True)
@@ -403,14 +410,17 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
 
 
 def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray, *,
-                      symmetric: bool = True, max_iter: int = 100, tol: float = 1e-6) -> NeighbourhoodFit:
+                      symmetric: bool = True, max_iter: int = 100, tol: float = 1e-6,
+                      blocks: list | None = None) -> NeighbourhoodFit:
     """Second stage: ``z_i ~ pi_i`` (:func:`neighbourhood_prior`), ``y_i ~ T[z_i]``, with ``T`` refitted by EM.
 
     The first stage multiplies the neighbours' votes as if they were independent views of ``z_i``; this stage
     instead takes the neighbourhood's share of each true score, estimated from the neighbours' own posteriors
     (which already pool *their* neighbourhoods), as the prior of ``z_i``. It is a one-step stacking: iterating
     it further over-smooths (BENCHMARKS.md). ``weights`` (n, k) are the selected first-stage edge weights,
-    unmasked (unrated neighbours contribute their posteriors too).
+    unmasked (unrated neighbours contribute their posteriors too). ``blocks`` (labelings such as prompt groups
+    and duplicate groups, ``-1`` = none) widen the leave-one-out to each row's block
+    (:class:`ds2_hf.curation.structure.BlockVotes`).
 
     Returns
     -------
@@ -435,8 +445,13 @@ def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, wei
     True
     """
     K = len(first.p)
-    prior = neighbourhood_prior(first, y, nbr_ids, weights, reciprocal_weights(nbr_ids, weights,
-                                                                                symmetric=symmetric))
+    block_votes = None
+    if blocks and any(b is not None for b in blocks):
+        from .structure import BlockVotes
+
+        block_votes = BlockVotes(y, nbr_ids, weights, list(blocks), num_classes=K, symmetric=symmetric)
+    prior = neighbourhood_prior(first, y, nbr_ids, weights, reciprocal_weights(nbr_ids, weights, symmetric=symmetric),
+                                block_votes=block_votes)
     rated = y >= 0
     own = np.zeros((len(y), K))
     own[np.flatnonzero(rated), y[rated]] = 1.0

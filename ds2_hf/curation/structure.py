@@ -56,7 +56,10 @@ def encode_labels(labels, n: int, *, name: str) -> np.ndarray | None:
     arr = np.asarray(values)
     if arr.dtype.kind in "iu":
         codes = arr.astype(np.int64)
-        return np.where(codes < 0, -1, np.unique(codes, return_inverse=True)[1].reshape(-1)).astype(np.int64)
+        out = np.full(n, -1, np.int64)
+        keep = codes >= 0
+        out[keep] = np.unique(codes[keep], return_inverse=True)[1].reshape(-1)
+        return out
     codes, table = np.full(n, -1, np.int64), {}
     for i, v in enumerate(values):
         if v is None or (isinstance(v, float) and v != v) or (isinstance(v, (int, np.integer)) and v == -1):
@@ -167,3 +170,82 @@ def evidence_graph(graph: KnnGraph, *, groups: np.ndarray | None = None, duplica
     g, d = _multi(groups), _multi(duplicates)
     info = EvidenceStructure(groups, duplicates, shares[0], shares[1], g[0], g[1], d[0], d[1])
     return (drop_edges(graph, drop) if drop.any() else graph), info
+
+
+class BlockVotes:
+    """The votes a row's *block* (itself, its prompt group and its copies) gave each of its neighbours.
+
+    The second stage of the joint model (:func:`ds2_hf.curation.joint.neighbourhood_prior`) forms a row's prior
+    from its neighbours' posteriors with the row's own vote taken out, so the prior never sees the rating it is
+    combined with. In a pool with prompt groups or copies that is not enough: the row's group-mates and copies
+    are neighbours of its neighbours, and their ratings, which share the row's prompt or text, would reach the
+    prior in two hops. This takes out the votes of every row that shares a label with the row (in any of
+    ``blocks``), by inclusion-exclusion over the labelings.
+
+    Parameters
+    ----------
+    y : ndarray (N,) int64
+        Ratings, ``-1`` = unrated (unrated rows cast no vote).
+    nbr_ids, weights : ndarray (N, k)
+        The evidence graph (``-1`` padding) and its edge weights.
+    blocks : list of ndarray (N,) int64
+        Labelings (``-1`` = none), e.g. prompt groups and duplicate groups.
+    num_classes : int
+    symmetric : bool, default True
+        Rows also vote for the rows in their own neighbour lists (the reverse edges of the joint model).
+    """
+
+    def __init__(self, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray, blocks: list[np.ndarray], *,
+                 num_classes: int, symmetric: bool = True) -> None:
+        n, k = nbr_ids.shape
+        self.K, self.nbr_ids = num_classes, nbr_ids
+        rows = np.repeat(np.arange(n), k)
+        ids, w = nbr_ids.ravel(), np.asarray(weights, np.float64).ravel()
+        ok = ids >= 0
+        dst, src, w = [rows[ok]], [ids[ok]], [w[ok]]  # j's own list: m = neighbour votes for j
+        if symmetric:  # m votes for the rows in m's list
+            dst.append(ids[ok])
+            src.append(rows[ok])
+            w.append(w[0])
+        dst, src, w = np.concatenate(dst), np.concatenate(src), np.concatenate(w)
+        voted = y[src] >= 0
+        self._dst, self._src, self._w, self._y = dst[voted], src[voted], w[voted], y[src[voted]]
+        self._terms = []
+        labelings = [b for b in blocks if b is not None]
+        for size in range(1, len(labelings) + 1):
+            for subset in _subsets(labelings, size):
+                self._terms.append(((-1) ** (size + 1), *self._table(_joint_code(subset, n))))
+        if not self._terms:  # no labels: every row is its own block
+            self._terms.append((1, *self._table(np.arange(n, dtype=np.int64))))
+
+    def _table(self, code: np.ndarray) -> tuple:
+        span = int(code.max()) + 1
+        keys = self._dst * span + code[self._src]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        counts = np.bincount(inv.reshape(-1) * self.K + self._y, weights=self._w, minlength=len(uniq) * self.K)
+        return code, span, uniq, counts.reshape(len(uniq), self.K)
+
+    def edges(self, rows: slice) -> np.ndarray:
+        """``(b, k, K)``: weighted rating counts of row ``i``'s block entering the evidence of its ``c``-th neighbour."""
+        ids = self.nbr_ids[rows]
+        own = np.arange(self.nbr_ids.shape[0])[rows]
+        out = np.zeros(ids.shape + (self.K,))
+        valid = ids >= 0
+        for sign, code, span, uniq, counts in self._terms:
+            keys = np.where(valid, ids, 0) * span + code[own][:, None]
+            pos = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
+            hit = valid & (uniq[pos] == keys)
+            out += sign * np.where(hit[:, :, None], counts[pos], 0.0)
+        return out
+
+
+def _subsets(items: list, size: int):
+    from itertools import combinations
+
+    return combinations(items, size)
+
+
+def _joint_code(labelings: tuple, n: int) -> np.ndarray:
+    """One code per row for the intersection of several labelings; an unlabelled row is a block of its own."""
+    cols = [np.where(lab >= 0, lab, int(lab.max()) + 1 + np.arange(n)) for lab in labelings]
+    return np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)

@@ -2,8 +2,10 @@
 
 Start from the demo pool shipped with ``ds2-hf`` (805 AlpacaEval instructions x 8 models, rated by a GPT-4-turbo
 judge) or upload a .jsonl / .csv / .parquet file with an integer rating column. The app embeds every row with
-WordLlama (offline, CPU), estimates the rater's score transition matrix from k-NN consensus, flags mis-rated rows,
-suggests curated scores and selects the top ``k`` by the DS2 rule (curated score, then long-tail rarity).
+WordLlama (offline, CPU), estimates the rater's score transition matrix from k-NN consensus, checks that the
+neighbours share the rated quality (the curation guard: it withholds corrections when they do not, and says why),
+flags mis-rated rows, suggests curated scores and selects the top ``k`` (curated score, the rows curation is sure
+of first, then long-tail rarity; each duplicate answer once).
 
 Everything below ``build_app`` is a pure function of its inputs, so it can be tested without a server.
 """
@@ -11,7 +13,6 @@ Everything below ``build_app`` is a pure function of its inputs, so it can be te
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,33 +123,6 @@ def embed_pool(dataset, *, dim: int = DEFAULT_DIM, column: str = C.EMBEDDING) ->
     return dataset, matrix
 
 
-def curation_columns(dataset, result, num_classes: int = NUM_CLASSES):
-    """``dataset`` plus the DS2 curation columns (``curated_rating``, ``curation_confidence``, ``misrated``,
-    ``long_tail_score``) taken from a :class:`ds2_hf.CurationResult`."""
-    import datasets
-
-    names = C.CurationColumns()
-    C.check_no_overwrite(
-        dataset.column_names, [names.curated_rating, names.confidence, names.misrated, names.long_tail],
-        option="CurationColumns(...)",
-    )
-    n = dataset.num_rows
-    values = {
-        names.curated_rating: (np.asarray(result.curated), datasets.Value("int8")),
-        names.confidence: (np.asarray(result.confidence, dtype=np.float32), datasets.Value("float32")),
-        names.misrated: (np.asarray(result.misrated, dtype=bool), datasets.Value("bool")),
-        names.long_tail: (np.asarray(result.long_tail, dtype=np.float32), datasets.Value("float32")),
-    }
-    for name, (array, feature) in values.items():
-        if array.shape != (n,):
-            raise ValueError(f"curation returned {name} of shape {array.shape}, expected ({n},)")
-        if name == names.curated_rating:
-            # negative = no suggestion (e.g. an unrated row the consensus could not score) -> null
-            array = [None if v < 0 or v >= num_classes else int(v) for v in array]
-        dataset = dataset.add_column(name, list(array) if not isinstance(array, list) else array, feature=feature)
-    return dataset
-
-
 def _preview(text: Any, limit: int = PREVIEW_CHARS) -> Any:
     if not isinstance(text, str):
         return text
@@ -178,24 +152,34 @@ def table(dataset, *, rating_column: str = C.RATING, limit: int | None = 200):
 
 
 def summarize(dataset, ratings: np.ndarray, result, subset, *, k: int, group_column: str | None = None) -> str:
-    """Markdown summary of a run: pool, estimated noise, flagged rows, the subset."""
+    """Markdown summary of a run: pool, the curation guard's verdict, duplicates, flagged rows, the subset."""
     names = C.CurationColumns()
     T = np.asarray(result.transition_matrix, dtype=np.float64)
     prior = np.asarray(result.true_prior, dtype=np.float64)
     rated = ratings >= 0
     misrated = np.asarray(result.misrated, dtype=bool)
-    agree = float(np.sum(prior * np.diag(T)))
     lines = [
         f"**Pool**: {dataset.num_rows:,} rows, {int(rated.sum()):,} rated"
-        + (f", {int((~rated).sum()):,} unrated" if (~rated).any() else "") + ".",
-        f"**Estimated rater accuracy** (sum over scores of prior x diagonal of T): {agree:.1%}.",
-        f"**Flagged as mis-rated**: {int(misrated.sum()):,} rows ({misrated.mean():.1%}).",
-        f"**Selected**: {subset.num_rows:,} of the requested {k:,} rows by the DS2 rule "
-        "(curated score desc, then long-tail score desc).",
+        + (f", {int((~rated).sum()):,} unrated" if (~rated).any() else "") + "."
     ]
-    diagnostic = getattr(result, "clusterability", None)
-    if diagnostic is not None and getattr(diagnostic, "verdict", None):
-        lines.append(f"**Can the embedding see what the rater rates?** {diagnostic.verdict}")
+    clus = result.clusterability
+    if clus is not None:
+        lines.append(f"**Curation guard: {clus.status}** (trust {clus.gate:.2f}). {clus.verdict}")
+        lines.append("\n".join(f"- `{c.name}`: {'passed' if c.passed else 'failed' if c.gate <= 0 else 'partial'}"
+                               f" ({c.summary})" for c in clus.checks))
+        if clus.advice:
+            lines.append(f"*{clus.advice}*")
+    if clus is None or clus.status != "withheld":
+        lines.append(f"**Estimated rater accuracy** (sum over scores of prior x diagonal of T): "
+                     f"{float(np.sum(prior * np.diag(T))):.1%}.")
+    lines.append(f"**Flagged as mis-rated**: {int(misrated.sum()):,} rows ({misrated.mean():.1%}); "
+                 f"**changed**: {int((np.asarray(result.curated) != ratings)[rated].sum()):,}.")
+    dup = result.report.get("structure", {}).get("duplicates", {})
+    if dup.get("n_groups"):
+        lines.append(f"**Duplicates**: {dup['n_rows']:,} rows in {dup['n_groups']:,} groups (the largest: "
+                     f"{dup['largest'][0][0]:,} copies of one answer); the subset takes at most one row of each.")
+    lines.append(f"**Selected**: {subset.num_rows:,} of the requested {k:,} rows (curated score desc; within a "
+                 "score, the rows curation is sure of first; then long-tail score desc).")
     if names.curated_rating in subset.column_names:
         cur = [v for v in subset[names.curated_rating] if v is not None]
         if cur:
@@ -222,7 +206,6 @@ def run_pipeline(
     method: str = DEFAULT_METHOD,
     seed: int = 0,
     dim: int = DEFAULT_DIM,
-    curate_fn: Callable[..., Any] | None = None,
 ) -> PipelineOutput:
     """Embed, curate and select; return everything the app shows.
 
@@ -237,13 +220,11 @@ def run_pipeline(
     num_classes : int
         Number of rating classes K.
     method : str
-        Curation method passed to :func:`ds2_hf.curate_scores` (``"default"`` = its default).
+        Curation method passed to :class:`ds2_hf.Curator` (``"default"`` = its default).
     seed : int
         Seed of the curation.
     dim : int
         WordLlama dimension (64, 128 or 256).
-    curate_fn : callable, optional
-        Replacement for :func:`ds2_hf.curate_scores` with the same signature (used by tests).
     """
     if int(k) < 1:
         raise ValueError(f"k={k} must be at least 1")
@@ -251,12 +232,13 @@ def run_pipeline(
     stale = [c for c in C.CurationColumns().names() if c in dataset.column_names]
     if stale:  # an already curated upload: this run recomputes those columns
         dataset = dataset.remove_columns(stale)
-    dataset, matrix = embed_pool(dataset, dim=dim)
-    curate_fn = curate_fn or ds2_hf.curate_scores
+    dataset, _ = embed_pool(dataset, dim=dim)
     options = {} if method in (None, "", DEFAULT_METHOD) else {"method": method}
-    result = curate_fn(matrix, ratings, num_classes=num_classes, seed=seed, **options)
-    curated = curation_columns(dataset, result, num_classes)
-    subset = ds2_hf.select(curated, k=int(k), strategy="ds2")
+    curator = ds2_hf.Curator(rating_column=rating_column, num_classes=num_classes, seed=seed, progress=False,
+                             **options)
+    curated = curator.fit_transform(dataset)
+    result = curator.result_
+    subset = ds2_hf.select(curated, k=int(k))
 
     labels = [str(i) for i in range(num_classes)]
     curated_labels = np.asarray(result.curated)
