@@ -56,6 +56,9 @@ class CurationResult:
         Method-specific details (joint: selected k and weights, every candidate's held-out gain and the
         neighbourhood-prior stage (used or not, held-out gains of both stages);
         faithful: HOC loss, sample size, fallback rows).
+    rater_transition_matrices : ndarray (R, K, K) float64 or None
+        Several rating columns only: each rater's estimated ``T_r[z, y] = P(rater r rates y | true = z)``
+        (:mod:`ds2_hf.curation.fused`); ``transition_matrix`` is then that of the raters' majority vote.
     """
 
     transition_matrix: np.ndarray
@@ -71,6 +74,7 @@ class CurationResult:
     report: dict
     graph: KnnGraph | None = field(default=None, repr=False)
     details: dict = field(default_factory=dict)
+    rater_transition_matrices: np.ndarray | None = None
 
 
 def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: bool = False) -> np.ndarray:
@@ -130,7 +134,7 @@ def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: 
 
 
 def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, graph: KnnGraph | None = None,
-                  **options) -> CurationResult:
+                  audit=None, rater_names=None, **options) -> CurationResult:
     """Curate noisy ratings with k-NN consensus over their embeddings.
 
     Parameters
@@ -144,6 +148,10 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
         Base configuration; keyword ``options`` override its fields (e.g. ``method="faithful"``).
     graph : KnnGraph, optional
         A precomputed k-NN graph over ``embeddings`` with enough neighbours (built when absent).
+    audit, rater_names : optional
+        Several raters only (``ratings`` of shape (N, R), fused by :mod:`ds2_hf.curation.fused`; ``embeddings``
+        may then be ``None`` to fuse the raters alone): a column of trusted scores on a subset (``None`` / NaN /
+        -1 elsewhere) that anchors every estimate, and the raters' names for the report.
 
     Returns
     -------
@@ -158,6 +166,16 @@ def curate_scores(embeddings, ratings, *, config: CurationConfig | None = None, 
     >>> bool((res.curated == data.true).mean() > (data.rated == data.true).mean())
     True
     """
+    if embeddings is None or np.ndim(ratings) == 2:  # several raters: one early branch into their module
+        from .fused import curate_fused
+
+        if np.ndim(ratings) != 2:
+            raise ValueError("embeddings=None fuses several raters alone: pass ratings of shape (N, R), R >= 1, or "
+                             "embeddings to curate one rater")
+        return curate_fused(embeddings, ratings, audit=audit, rater_names=rater_names, config=config, graph=graph,
+                            **options)
+    if audit is not None or rater_names is not None:
+        raise ValueError("audit and rater_names apply to several raters: pass ratings of shape (N, R)")
     cfg = CurationConfig.from_options(config, **options)
     t0 = time.perf_counter()
     x = validate_embeddings(embeddings)
@@ -342,7 +360,7 @@ def _report(cfg: CurationConfig, y: np.ndarray, res: CurationResult, graph: KnnG
         "n_changed": int((res.curated != y)[rated].sum()),
         "confidence_threshold": cfg.threshold,
         "backoff": cfg.use_backoff,
-        "knn": graph.summary(),
+        "knn": graph.summary() if graph is not None else None,
         "clusterability": res.clusterability.to_dict() if res.clusterability else None,
         "timings": timings,
         "config": {k: v for k, v in cfg.to_dict().items() if k != "progress"},

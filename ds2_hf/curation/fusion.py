@@ -207,3 +207,20 @@ def _fuse(Y, graph, audit, cfg, selection: FusionSelection | None = None):
                "knn_gain": round(float(np.mean(ll[rated] - alone_ll[rated])), 5), "neighbourhood_prior": stage,
                "candidates": sel.candidates}
     return FusionResult(state.posterior, state.T, state.p, prior, alone, ll, details), sel
+
+
+def majority_vote(ratings: np.ndarray, num_classes: int) -> np.ndarray:
+    """The raters' most frequent score per row, ties to the tied score nearest their mean; ``-1`` if none rated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> majority_vote(np.array([[1, 1, 3], [0, 2, 3], [-1, -1, -1]]), 4).tolist()
+    [1, 2, -1]
+    """
+    Y = np.asarray(ratings)
+    counts = np.stack([(Y == z).sum(axis=1) for z in range(num_classes)], axis=1).astype(np.float64)
+    rated = (Y >= 0).any(axis=1)
+    mean = np.where(Y >= 0, Y, 0).sum(axis=1) / np.maximum((Y >= 0).sum(axis=1), 1)
+    tie_break = -np.abs(np.arange(num_classes)[None, :] - mean[:, None]) * 1e-3
+    return np.where(rated, (counts + tie_break).argmax(axis=1), -1)

@@ -47,13 +47,6 @@ REAL_RATERS = ("gpt-4o-mini", "llama-3.1-8b-instruct", "mistral-7b-v0.3-instruct
 
 
 # -- baselines -------------------------------------------------------------------------------------------------
-def majority_vote(Y: np.ndarray, K: int) -> np.ndarray:
-    counts = np.stack([(Y == z).sum(1) for z in range(K)], axis=1).astype(float)
-    mean = np.nanmean(np.where(Y >= 0, Y, np.nan), axis=1)
-    tie_break = -np.abs(np.arange(K)[None, :] - mean[:, None]) * 1e-3  # ties go to the score nearest the mean
-    return (counts + tie_break).argmax(1)
-
-
 def mean_vote(Y: np.ndarray, K: int) -> np.ndarray:
     return np.clip(np.rint(np.nanmean(np.where(Y >= 0, Y, np.nan), axis=1)), 0, K - 1).astype(np.int64)
 
@@ -116,7 +109,7 @@ def synth_raters(n: int, dim: int, seed: int, cache: Path) -> tuple[dict, np.nda
 
 
 def run_synth(a, cache: Path) -> list[dict]:
-    from ds2_hf.curation.fusion import fuse_ratings
+    from ds2_hf.curation.fusion import fuse_ratings, majority_vote
     from ds2_hf.knn import build_knn_graph
 
     d, Y_all, T_true = synth_raters(a.n, a.dim, a.seed, cache)

@@ -177,6 +177,7 @@ def test_implied_agreement_matches_observed_under_the_true_model(three_raters):
         assert pair["implied"] == pytest.approx(pair["observed"], abs=0.015)
 
 
+@pytest.mark.slow
 def test_knn_prior_predicts_row_level_agreement(clustered):
     """Rows whose neighbourhood points to a consistently rated score agree more: implied tracks observed."""
     _, Y, graph = clustered
