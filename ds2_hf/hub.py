@@ -467,6 +467,10 @@ def _figure_pngs(subset, pool, summary: dict, report: dict, config: PublishConfi
     T = (report.get("curation") or {}).get("transition_matrix")
     if T is not None:
         out[f"{FIGURES_DIR}/transition_matrix.png"] = plots.png_bytes(plots.plot_transition_matrix(T))
+    raters = (report.get("curation") or {}).get("raters")
+    if raters:
+        fig = plots.plot_rater_matrices([s["transition_matrix"] for s in raters["summary"]], raters["names"])
+        out[f"{FIGURES_DIR}/rater_matrices.png"] = plots.png_bytes(fig)
     if summary["distributions"]:
         fig = plots.plot_rating_distributions(summary["distributions"], title="Rating distribution")
         out[f"{FIGURES_DIR}/rating_distribution.png"] = plots.png_bytes(fig)
@@ -623,6 +627,7 @@ def _card_context(summary: dict, report: dict, config: PublishConfig, figures: S
         "curated": summary["curated"],
         "split": config.split,
         "load_id": config.repo_id,
+        **_rater_context(curation.get("raters")),
     }
 
 
@@ -634,6 +639,21 @@ def _guard_context(clus: Mapping[str, Any]) -> dict[str, Any]:
                c["summary"]) for c in clus.get("checks", [])]
     return {"status": clus.get("status"), "verdict": clus["verdict"], "advice": clus.get("advice") or "",
             "checks": checks}
+
+
+def _rater_context(raters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The per-rater table, trust line and audit line of a fused curation (several rating columns)."""
+    if not raters:
+        return {"raters": [], "raters_trust": None, "raters_audit": None}
+    rows = [(s["name"], f"{s['n_rated']:,}", f"{s['accuracy']:.3f}", f"{s['bias']:+.3f}",
+             f"{s['agreement_with_fused']:.3f}") for s in raters["summary"]]
+    audit = raters.get("audit")
+    audit_line = None
+    if audit:
+        moved = ", ".join(f"{s['name']} {a['accuracy_shift']:+.3f}" for s, a in zip(raters["summary"], audit["raters"]))
+        audit_line = (f"{audit['n_audited']:,} rows carry trusted audit scores; they moved the estimated accuracies by "
+                      f"{moved} and changed the fused score of {audit['changed_rows']:.1%} of the other rows.")
+    return {"raters": rows, "raters_trust": raters["trust"], "raters_audit": audit_line}
 
 
 def _default_name(dataset) -> str:
@@ -772,6 +792,8 @@ def _expected_figures(summary, report, subset, config) -> list[str]:
     names = []
     if (report.get("curation") or {}).get("transition_matrix") is not None:
         names.append("transition_matrix.png")
+    if (report.get("curation") or {}).get("raters"):
+        names.append("rater_matrices.png")
     if summary["distributions"]:
         names.append("rating_distribution.png")
     if config.curation_columns.long_tail in subset.column_names:

@@ -37,6 +37,7 @@ __all__ = [
     "plot_composition",
     "save_png",
     "png_bytes",
+    "plot_rater_matrices",
 ]
 
 _BLUE = "#4C72B0"
@@ -92,6 +93,53 @@ def plot_transition_matrix(
     ax.set_ylabel("true score")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return fig
+
+
+def plot_rater_matrices(matrices, names: Sequence[str], *, title: str = "Each rater's transition matrix"):
+    """Small heatmaps of several raters' transition matrices, side by side, one colour scale.
+
+    Parameters
+    ----------
+    matrices : array-like, shape (R, K, K), float in [0, 1]
+        ``T_r[i, j] = P(rater r rates j | true score i)``; rows sum to 1.
+    names : sequence of R str
+        Rater names, used as panel titles.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        ``matrices`` is not (R, K, K) or ``names`` does not have R entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fig = plot_rater_matrices(np.stack([np.eye(3), np.full((3, 3), 1 / 3)]), ["careful", "random"])
+    >>> len(fig.axes)  # two panels and the colour bar
+    3
+    """
+    T = np.asarray(matrices, dtype=np.float64)
+    if T.ndim != 3 or T.shape[1] != T.shape[2] or len(names) != T.shape[0]:
+        raise ValueError(f"rater matrices must be (R, K, K) with R names; got shape {T.shape} and {len(names)} names")
+    r, k = T.shape[:2]
+    fig = _figure(0.8 + (0.35 * k + 0.4) * r, 0.9 + 0.35 * k)
+    axes = fig.subplots(1, r, squeeze=False)[0]
+    im = None
+    for ax, matrix, name in zip(axes, T, names):
+        im = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(k), [str(i) for i in range(k)], fontsize=7)
+        ax.set_yticks(range(k), [str(i) for i in range(k)], fontsize=7)
+        ax.set_xlabel("rated", fontsize=8)
+        ax.set_title(str(name)[:24], fontsize=9)
+    axes[0].set_ylabel("true score", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.colorbar(im, ax=list(axes), fraction=0.046 / max(r, 1) * 2, pad=0.02)
     return fig
 
 

@@ -7,13 +7,19 @@ import argparse
 from ..columns import EMBEDDING, RATING
 
 
-def add_curation_args(p: argparse.ArgumentParser) -> None:
-    """Curation options shared by ``ds2 curate`` and ``ds2 run``."""
+def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = False) -> None:
+    """Curation options shared by ``ds2 curate`` and ``ds2 run`` (``several_raters``: repeatable --rating-column)."""
     g = p.add_argument_group("curation")
     g.add_argument("--method", choices=("joint", "faithful"), default="joint",
                    help="joint (default; most accurate) or faithful (the paper's reference algorithm)")
     g.add_argument("--num-classes", type=int, default=6, help="score classes 0..K-1 (default: 6, the paper's 0-5)")
-    g.add_argument("--rating-column", default=RATING, help=f"ratings to curate (default: {RATING})")
+    if several_raters:
+        g.add_argument("--rating-column", action="append", metavar="COLUMN",
+                       help=f"ratings to curate (default: {RATING}); repeat it to fuse several raters into one score")
+        g.add_argument("--no-embeddings", action="store_true",
+                       help="with several --rating-column: fuse the raters alone, without embeddings")
+    else:
+        g.add_argument("--rating-column", default=RATING, help=f"ratings to curate (default: {RATING})")
     g.add_argument("--embedding-column", default=EMBEDDING, help=f"embeddings (default: {EMBEDDING})")
     g.add_argument("--confidence-threshold", type=float,
                    help="minimum confidence to change a rating (default: 0.5 faithful, 0 joint)")
@@ -29,9 +35,10 @@ def add_curation_args(p: argparse.ArgumentParser) -> None:
                    help="prompt of each row, for pools with several responses per prompt: responses to one prompt "
                    "are never evidence for each other. auto (default): the prompt read from the rows' text, used "
                    "when some prompt repeats; none: ignore prompt groups")
-    g.add_argument("--audit-column",
-                   help="trusted ratings (people, a strong model) on some rows, null elsewhere: the guard "
-                   "withholds corrections that disagree with them")
+    g.add_argument("--audit-column", metavar="COLUMN",
+                   help="trusted ratings (people, a strong model) on some rows, null elsewhere: with one rater the "
+                   "guard withholds corrections that disagree with them; with several --rating-column they anchor "
+                   "the estimates")
     g.add_argument("--no-duplicates", dest="find_duplicates", action="store_false",
                    help="do not look for rows with the same response (default: copies are not evidence for each "
                    "other, and a selection takes each duplicate group once)")
@@ -55,10 +62,17 @@ def curator_from_args(args: argparse.Namespace):
         knn=KnnConfig(method=args.knn_method, seed=args.seed),
         near_duplicate_threshold=None if args.near_duplicate_threshold > 1 else args.near_duplicate_threshold,
     )
+    columns = args.rating_column if isinstance(args.rating_column, list) else None
+    audit = getattr(args, "audit_column", None)
+    if columns is not None and len(columns) > 1:
+        return Curator(config, rating_columns=columns, audit_column=audit, overwrite=args.overwrite,
+                       embedding_column=None if args.no_embeddings else args.embedding_column)
+    if getattr(args, "no_embeddings", False):
+        raise ValueError("--no-embeddings fuses several raters alone: give --rating-column more than once")
     group = None if args.group_column.lower() == "none" else args.group_column
-    return Curator(config, rating_column=args.rating_column, embedding_column=args.embedding_column,
-                   overwrite=args.overwrite, group_column=group, audit_column=args.audit_column,
-                   find_duplicates=args.find_duplicates)
+    return Curator(config, rating_column=columns[0] if columns else (args.rating_column or RATING),
+                   embedding_column=args.embedding_column, overwrite=args.overwrite, group_column=group,
+                   audit_column=audit, find_duplicates=args.find_duplicates)
 
 
 def print_summary(report: dict, file=None) -> None:
@@ -67,8 +81,9 @@ def print_summary(report: dict, file=None) -> None:
     print(f"curation ({report['method']}): {report['n_rated']} rated rows, {report['n_unrated']} unrated; "
           f"{report['n_flagged']} flagged, {report['n_changed']} changed", file=file)
     knn = report["knn"]
-    recall = f", recall@{knn['k']} {knn['recall']:.3f}" if knn.get("recall") is not None else ""
-    print(f"k-NN graph: {knn['method']}{recall}", file=file)
+    if knn is not None:
+        recall = f", recall@{knn['k']} {knn['recall']:.3f}" if knn.get("recall") is not None else ""
+        print(f"k-NN graph: {knn['method']}{recall}", file=file)
     stage = (report.get("joint") or {}).get("neighbourhood_prior") or {}
     if "heldout_gain_second" in stage:
         print(f"neighbourhood prior: {'kept' if stage['used'] else 'not kept'} (held-out gain "
@@ -89,6 +104,23 @@ def print_summary(report: dict, file=None) -> None:
         print("guard          : " + clus["verdict"], file=file)
         if clus.get("advice"):
             print("                 " + clus["advice"], file=file)
+    if report.get("raters"):
+        print_raters(report["raters"], file=file)
+
+
+def print_raters(raters: dict, file=None) -> None:
+    """The per-rater table of a fused curation report: accuracy, bias, agreement with the fused score."""
+    print(f"raters (estimated; {'with' if raters['embeddings'] else 'without'} embeddings):", file=file)
+    print(f"  {'rater':24s} {'rated':>8s} {'accuracy':>9s} {'bias':>7s} {'agrees with fused':>18s}", file=file)
+    for s in raters["summary"]:
+        print(f"  {s['name'][:24]:24s} {s['n_rated']:>8d} {s['accuracy']:>9.3f} {s['bias']:>+7.3f} "
+              f"{s['agreement_with_fused']:>18.3f}", file=file)
+    print("  " + raters["trust"], file=file)
+    audit = raters.get("audit")
+    if audit:
+        moved = ", ".join(f"{s['name']} {a['accuracy_shift']:+.3f}" for s, a in zip(raters["summary"], audit["raters"]))
+        print(f"  audit: {audit['n_audited']} trusted rows moved the estimated accuracies by {moved} and changed "
+              f"{audit['changed_rows']:.1%} of the other rows' fused scores", file=file)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -101,14 +133,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "and withholds the corrections when they do not; its verdict is printed and written to the report. INPUT needs a rating column and an embedding column "
         "(run `ds2 embed` first, or `ds2 run`, which embeds when needed).",
         epilog="examples:\n  ds2 curate pool_emb.parquet curated.parquet --report curation.json\n"
-        "  ds2 curate pool_emb/ curated/ --method faithful",
+        "  ds2 curate pool_emb/ curated/ --method faithful\n"
+        "  ds2 curate pool_emb/ fused/ --rating-column gpt --rating-column llama --audit-column human",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
     p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
     p.add_argument("--report", metavar="FILE", help="also write the curation report as JSON to FILE")
-    add_curation_args(p)
+    add_curation_args(p, several_raters=True)
     p.set_defaults(func=run)
     return p
 

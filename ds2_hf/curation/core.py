@@ -61,6 +61,9 @@ class CurationResult:
         Method-specific details (joint: selected k and weights, every candidate's held-out gain and the
         neighbourhood-prior stage (used or not, held-out gains of both stages);
         faithful: HOC loss, sample size, fallback rows).
+    rater_transition_matrices : ndarray (R, K, K) float64 or None
+        Several rating columns only: each rater's estimated ``T_r[z, y] = P(rater r rates y | true = z)``
+        (:mod:`ds2_hf.curation.fused`); ``transition_matrix`` is then that of the raters' majority vote.
     """
 
     transition_matrix: np.ndarray
@@ -77,6 +80,7 @@ class CurationResult:
     graph: KnnGraph | None = field(default=None, repr=False)
     details: dict = field(default_factory=dict)
     duplicate_group: np.ndarray | None = None
+    rater_transition_matrices: np.ndarray | None = None
 
 
 def rating_codes(ratings, n: int, num_classes: int, *, name: str = "ratings") -> np.ndarray:
@@ -149,7 +153,7 @@ def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: 
     return out
 
 
-def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=None,
+def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=None, rater_names=None,
                   config: CurationConfig | None = None, graph: KnnGraph | None = None, **options) -> CurationResult:
     """Curate noisy ratings with k-NN consensus over their embeddings.
 
@@ -169,7 +173,11 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
         :func:`ds2_hf.selection.duplicate_groups`. Copies are never used as evidence for each other.
     audit : array-like, shape (N,), optional
         Trusted ratings (people, a strong model) on some rows, ``None`` / NaN elsewhere, on the same ``0..K-1``
-        scale. They are not used to fit anything: the guard withholds corrections that disagree with them.
+        scale. With one rater they are not used to fit anything: the guard withholds corrections that disagree
+        with them. With several raters they anchor every estimate, and the report says how far they moved them.
+    rater_names : sequence of str, optional
+        Several raters only (``ratings`` of shape (N, R), fused by :mod:`ds2_hf.curation.fused`; ``embeddings``
+        may then be ``None`` to fuse the raters alone): the raters' names for the report.
     config : CurationConfig, optional
         Base configuration; keyword ``options`` override its fields (e.g. ``method="faithful"``).
     graph : KnnGraph, optional
@@ -188,6 +196,16 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
     >>> bool((res.curated == data.true).mean() > (data.rated == data.true).mean())
     True
     """
+    if embeddings is None or np.ndim(ratings) == 2:  # several raters: one early branch into their module
+        from .fused import curate_fused
+
+        if np.ndim(ratings) != 2:
+            raise ValueError("embeddings=None fuses several raters alone: pass ratings of shape (N, R), R >= 1, or "
+                             "embeddings to curate one rater")
+        return curate_fused(embeddings, ratings, groups=groups, duplicates=duplicates, audit=audit,
+                            rater_names=rater_names, config=config, graph=graph, **options)
+    if rater_names is not None:
+        raise ValueError("rater_names names several raters: pass ratings of shape (N, R), or drop rater_names")
     cfg = CurationConfig.from_options(config, **options)
     t0 = time.perf_counter()
     x = validate_embeddings(embeddings)
@@ -428,7 +446,7 @@ def _report(cfg: CurationConfig, y: np.ndarray, res: CurationResult, graph: KnnG
         "n_changed": int((res.curated != y)[rated].sum()),
         "confidence_threshold": cfg.threshold,
         "backoff": cfg.use_backoff,
-        "knn": graph.summary(),
+        "knn": graph.summary() if graph is not None else None,
         "clusterability": res.clusterability.to_dict() if res.clusterability else None,
         "timings": timings,
         "config": {k: v for k, v in cfg.to_dict().items() if k != "progress"},

@@ -82,8 +82,12 @@ class Curator:
         Base options; keyword ``options`` override its fields (see :class:`CurationConfig`).
     rating_column : str, default "rating"
         Integer ratings in ``0..K-1``; nulls are unrated rows (excluded, left uncurated).
-    embedding_column : str, default "embedding"
-        Fixed-length float vectors (``ds2_hf.embed`` writes them).
+    embedding_column : str or None, default "embedding"
+        Fixed-length float vectors (``ds2_hf.embed`` writes them). ``None`` with ``rating_columns``: fuse the
+        raters alone, without embeddings (no long-tail score).
+    rating_columns : sequence of str, optional
+        Several raters' rating columns (nulls where a rater did not rate a row), fused into one curated score
+        (:mod:`ds2_hf.curation.fused`); replaces ``rating_column``.
     columns : CurationColumns, optional
         Output column names (default: ``curated_rating``, ``curation_confidence``, ``misrated``,
         ``long_tail_score``, ``curation_posterior``).
@@ -97,8 +101,9 @@ class Curator:
         before the final response, :mod:`ds2_hf.duplicates`) and uses it when some prompt repeats; a column
         name uses that column; ``None`` ignores prompt groups.
     audit_column : str, optional
-        Trusted ratings (people, a strong model) on some rows, null elsewhere, on the rating scale. The guard
-        withholds corrections that disagree with them (:mod:`ds2_hf.curation.diagnostics`).
+        Trusted ratings (people, a strong model) on some rows, null elsewhere, on the rating scale. With one
+        rater the guard withholds corrections that disagree with them (:mod:`ds2_hf.curation.diagnostics`);
+        with ``rating_columns`` they anchor the estimates.
     find_duplicates : bool, default True
         Find rows with the same response text (:func:`ds2_hf.duplicates.exact_duplicate_groups`); copies are
         not evidence for each other, and the ``duplicate_group`` column lets a selection take each group once.
@@ -112,6 +117,7 @@ class Curator:
     true_prior_ : ndarray (K,)
     report_ : dict
     n_rows_ : int
+    rater_transition_matrices_ : ndarray (R, K, K) or None
 
     Examples
     --------
@@ -129,11 +135,12 @@ class Curator:
 
     def __init__(self, config: CurationConfig | None = None, *, rating_column: str = RATING,
                  embedding_column: str = EMBEDDING, columns: CurationColumns | None = None,
-                 add_posterior: bool = True, overwrite: bool = False, group_column: str | None = "auto",
-                 audit_column: str | None = None, find_duplicates: bool = True, formatter=None,
-                 **options) -> None:
+                 add_posterior: bool = True, overwrite: bool = False, rating_columns=None,
+                 group_column: str | None = "auto", audit_column: str | None = None, find_duplicates: bool = True,
+                 formatter=None, **options) -> None:
         self.config = CurationConfig.from_options(config, **options)
         self.rating_column = rating_column
+        self.rating_columns = list(rating_columns) if rating_columns is not None else None
         self.embedding_column = embedding_column
         self.columns = columns or CurationColumns()
         self.add_posterior = add_posterior
@@ -147,6 +154,8 @@ class Curator:
     # -- fitting -------------------------------------------------------------------------------------------
     def fit(self, data, ratings=None) -> Curator:
         """Fit on a :class:`datasets.Dataset`, a column dict, or ``(embeddings, ratings)`` arrays."""
+        if ratings is None and self.rating_columns is not None:
+            return self._fit_raters(data)
         structure: dict = {}
         if ratings is not None:
             emb, rat = data, ratings
@@ -194,6 +203,38 @@ class Curator:
             out["audit"] = _values(data, self.audit_column, "audit_column")
             out["sources"]["audit_source"] = self.audit_column
         return out
+
+    def _fit_raters(self, data) -> Curator:
+        """Several rating columns (and optionally an audit column) of a Dataset or a column dict."""
+        names = dict.fromkeys(data.column_names if _is_dataset(data) else data)
+        for name in self.rating_columns:
+            _column(names, name, "rating_columns", "rate the rows with every rater first (ds2_hf.Rater / `ds2 rate`)")
+        if self.audit_column is not None:
+            _column(names, self.audit_column, "audit_column", "add the trusted scores as a column (null elsewhere)")
+        if self.embedding_column is not None:
+            _column(names, self.embedding_column, "embedding_column",
+                    "embed the rows first (ds2_hf.embed / `ds2 embed`), or pass embedding_column=None")
+        if _is_dataset(data):
+            check_no_overwrite(data.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
+        cols = [_float_column(data, c) for c in [*self.rating_columns, *([self.audit_column] if self.audit_column
+                                                                          else [])]]
+        emb = None
+        if self.embedding_column is not None:
+            emb = _embeddings(data.with_format("numpy", columns=[self.embedding_column])[:][self.embedding_column]
+                              if _is_dataset(data) else data[self.embedding_column])
+        ratings = np.stack(cols[: len(self.rating_columns)], axis=1)
+        audit = cols[-1] if self.audit_column is not None else None
+        structure = {key: value for key, value in self._structure(data).items() if key in ("groups", "duplicates",
+                                                                                          "sources")}
+        sources = structure.pop("sources")
+        self.result_ = curate_scores(emb, ratings, audit=audit, rater_names=self.rating_columns, config=self.config,
+                                     **structure)
+        self.result_.report["structure"].update(sources)
+        return self
+
+    @property
+    def rater_transition_matrices_(self) -> np.ndarray | None:
+        return self._fitted().rater_transition_matrices
 
     @property
     def transition_matrix_(self) -> np.ndarray:
@@ -276,6 +317,14 @@ def _values(data, name: str, option: str) -> list:
     if name not in names:
         raise KeyError(f"column {name!r} not found (columns: {sorted(names)}); pass an existing column as `{option}`")
     return list(data[name])
+
+
+def _float_column(data, name: str) -> np.ndarray:
+    """A rating column as float64 with NaN for nulls."""
+    if _is_dataset(data):
+        arrow = data.with_format("arrow", columns=[name])[:][name]
+        return np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return np.asarray([np.nan if v is None else v for v in data[name]], dtype=np.float64)
 
 
 def _is_dataset(obj) -> bool:

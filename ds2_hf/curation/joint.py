@@ -368,7 +368,8 @@ class NeighbourhoodFit:
 
 
 def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray,
-                        reciprocal: np.ndarray, *, chunk_rows: int = 32768, block_votes=None) -> np.ndarray:
+                        reciprocal: np.ndarray, *, chunk_rows: int = 32768,
+                        removed: np.ndarray | None = None, block_votes=None) -> np.ndarray:
     """Each row's prior over its true score: the weighted mixture of its neighbours' posteriors, its own vote removed.
 
     ``pi_i(z) = sum_j w_ij q_j^(-i)(z) / sum_j w_ij``, where ``q_j^(-i)`` is neighbour ``j``'s first-stage posterior
@@ -376,16 +377,21 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
     :func:`reciprocal_weights`), so that ``pi_i`` never sees ``y_i``. Rows without any weighted neighbour get the
     first-stage prior. Shape (n, K), float64, rows sum to 1. Memory ``O(chunk_rows k K)``.
 
-    ``block_votes`` (:class:`ds2_hf.curation.structure.BlockVotes`), when given, takes out the votes of row
-    ``i``'s whole block (its prompt group and copies) instead of its own vote alone, so that ratings sharing
+    ``removed`` (n, K), optional: the evidence each row's ratings gave a neighbour per unit weight, negated
+    (default ``-log M[:, y_i]``, 0 for unrated rows); several raters pass ``-sum_r log M_r[:, y_ir]``
+    (:mod:`ds2_hf.curation.fusion`).
+
+    ``block_votes`` (:class:`ds2_hf.curation.structure.BlockVotes`, one rater), when given, takes out the votes of
+    row ``i``'s whole block (its prompt group and copies) instead of its own vote alone, so that ratings sharing
     ``i``'s prompt or text do not reach ``pi_i`` through its neighbours.
     """
     n = nbr_ids.shape[0]
     K = len(first.p)
     # exact log-posteriors: with strong weights a neighbour's vote can outweigh what q itself underflowed to
     log_q = first.log_posterior if first.log_posterior is not None else np.log(np.maximum(first.posterior, 1e-300))
-    neg_log_m = -np.log(first.M).T  # (K, K): row y = -log M[:, y]
     rated = y >= 0
+    if removed is None:
+        removed = np.where(rated[:, None], -np.log(first.M).T[np.maximum(y, 0)], 0.0)  # (n, K): -log M[:, y_i]
     valid = nbr_ids >= 0
     w = np.where(valid, weights, 0.0)
     total = w.sum(axis=1)
@@ -395,10 +401,9 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
         # log q_j^(-i) = log q_j - r_ij log M[:, y_i] + const, normalised after shifting by the row maximum
         loo = log_q[np.where(valid[sl], nbr_ids[sl], 0)]  # (b, k, K)
         if block_votes is None:
-            back = np.where(rated[sl, None], reciprocal[sl], 0.0)
-            loo += back[:, :, None] * neg_log_m[np.maximum(y[sl], 0)][:, None, :]
+            loo += reciprocal[sl][:, :, None] * removed[sl][:, None, :]
         else:
-            loo += block_votes.edges(sl) @ neg_log_m
+            loo += block_votes.edges(sl) @ -np.log(first.M).T  # row y of -log(M).T = -log M[:, y]
         loo -= loo.max(axis=2, keepdims=True)
         np.exp(loo, out=loo)
         loo /= loo.sum(axis=2, keepdims=True)
