@@ -127,7 +127,8 @@ def _guard(Y: np.ndarray, fused, structure: EvidenceStructure, consensus: np.nda
     checks = [check_neighbours(gain, gain, H)]
     if Y.shape[1] >= 2:
         agreement = rater_agreement(Y, fused.prior, fused.transition_matrices)
-        checks.append(check_raters(agreement.observed, agreement.implied))
+        alone = rater_agreement(Y, fused.raters_alone.p, fused.transition_matrices)
+        checks.append(check_raters(agreement.observed, agreement.implied, alone.implied))
     if structure.groups is not None:
         checks.append(check_groups(structure, prompt_gain(consensus, structure.groups, K)))
     gate = float(min(c.gate for c in checks))

@@ -30,6 +30,8 @@ def test_curate_scores_fuses_a_rating_matrix(pool):
     assert [s["name"] for s in raters["summary"]] == list(PRESETS)
     assert raters["trust"].startswith("Trust gpt-like most")
     assert raters["embeddings"] and raters["gate"] == 1.0
+    clus = res.clusterability  # the guard compares where raters agree with what the neighbours imply
+    assert clus.status == "applied" and clus.check("raters").values["correlation"] > 0.1
     assert res.report["n_rated"] == len(Y) and res.long_tail.shape == (len(Y),)
     np.testing.assert_allclose(res.transition_matrix.sum(1), 1.0)  # the majority vote's T
 
@@ -50,6 +52,8 @@ def test_shuffled_ratings_back_off_to_the_raters_alone(pool):
     res = curate_scores(data.embeddings, Ys, progress=False, joint_gammas=(0.0,))
     alone = curate_scores(None, Ys, progress=False)
     assert res.report["raters"]["gate"] < 0.5
+    assert res.clusterability.check("raters").values["correlation"] < 0.05
+    assert "the raters alone" in res.clusterability.verdict
     assert (res.curated == alone.curated).mean() > 0.95
 
 
