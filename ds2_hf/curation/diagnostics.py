@@ -29,8 +29,9 @@ trusts curation only as far as the weakest check does. Each :class:`Check` gives
     neighbourhood prior (which never sees the row's own ratings) predicts on which rows the raters agree: the
     row-level correlation of observed agreement with what the neighbourhood adds to the implied agreement. Full
     trust from ``RATERS_CORRELATION`` (0.1); on simulated clusters rated by three raters (3k and 20k rows, the
-    expensive rater on all or 20% of them) it is 0.15-0.18, with the rows' ratings shuffled -0.01-0.03. Withholding there means
-    falling back to the raters alone (:mod:`ds2_hf.curation.fused`), not to the raw ratings.
+    expensive rater on all or 20% of them) it is 0.15-0.18, with the rows' ratings shuffled -0.01-0.03.
+    Withholding there means falling back to the raters alone (:mod:`ds2_hf.curation.fused`), not to the raw
+    ratings.
 """
 
 from __future__ import annotations
