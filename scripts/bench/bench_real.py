@@ -132,6 +132,16 @@ def truth_metrics(d: dict, r: dict, K: int) -> dict:
     return row
 
 
+def truth_rows(suite: str, label: str, d: dict, a, K: int = 6) -> list[dict]:
+    """Every method on one dataset with known truth: one printed line and one result row each."""
+    rows = []
+    for m, r in run_methods(d, a.methods, K=K, seed=a.seed).items():
+        s = truth_metrics(d, r, K)
+        rows.append({"suite": suite, "data": label, "method": m, **s})
+        print(_line(label, m, s), flush=True)
+    return rows
+
+
 def _line(label: str, method: str, s: dict) -> str:
     t = f"{s['T_mae']:.3f}" if "T_mae" in s else "  -  "
     return (f"{label:34s} {method:9s} acc {s['acc_rated']:.3f} -> {s['acc_curated']:.3f}  T {t}  top-k "
@@ -205,11 +215,7 @@ def suite_pools(a) -> list[dict]:
     tasks += [(f"t0 20k {r}", lambda r=r: realpools.t0_task(t0, r, seed=a.seed)) for r in realpools.RATERS["t0"]
               if "t0" in a.pools]
     for label, make in tasks:
-        d = make()
-        for m, r in run_methods(d, a.methods, K=6, seed=a.seed).items():
-            s = truth_metrics(d, r, 6)
-            rows.append({"suite": "pools", "data": label, "method": m, **s})
-            print(_line(label, m, s), flush=True)
+        rows += truth_rows("pools", label, make(), a)
     return rows
 
 
@@ -219,11 +225,7 @@ def suite_sweep(a) -> list[dict]:
     jobs += [(f"{p} {a.sweep_n // 1000}k {name}", a.sweep_n, p, extra) for name, extra in SWEEP.items()
              for p in PRESETS]
     for label, n, preset, extra in jobs:
-        d = public_draw(n, preset, extra, a.seed, Path(a.cache))
-        for m, r in run_methods(d, a.methods, K=6, seed=a.seed).items():
-            s = truth_metrics(d, r, 6)
-            rows.append({"suite": "sweep", "data": label, "method": m, **s})
-            print(_line(label, m, s), flush=True)
+        rows += truth_rows("sweep", label, public_draw(n, preset, extra, a.seed, Path(a.cache)), a)
     return rows
 
 
@@ -233,11 +235,7 @@ def suite_text(a) -> list[dict]:
     rows = []
     for name in realdata.DATASETS:
         d = realdata.load(name, data_dir=a.data_dir, cache_dir=a.cache)
-        K = len(d["T"])
-        for m, r in run_methods(d, a.methods, K=K, seed=a.seed).items():
-            s = truth_metrics(d, r, K)
-            rows.append({"suite": "text", "data": name, "method": m, **s})
-            print(_line(name, m, s), flush=True)
+        rows += truth_rows("text", name, d, a, K=len(d["T"]))
     return rows
 
 
