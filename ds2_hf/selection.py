@@ -8,7 +8,7 @@ top ``k``. The baselines of the paper's Table 3 are available under the same int
 strategy       ranking (best first)                                         needs
 =============  ===========================================================  ==================================
 ``confident``  score desc; within a score, rows whose posterior gives that   score + long-tail columns (the
-(default)      score at least ``confidence_tier`` (0.9) first; then          posterior column when present)
+(default)      score at least ``confidence_tier`` (0.99) first; then         posterior column when present)
                long-tail desc
 ``ds2``        score desc, then long-tail desc (the paper's rule)           score + long-tail columns
 ``score``      score desc (AlpaGasus; ``threshold`` keeps score >= t)       score column
@@ -27,9 +27,10 @@ few near-duplicates (``k=None``, nearly every row kept) is quadratic and takes o
 
 Why ``confident`` is the default: the paper's long-tail tie-break puts the rarest rows of each score first, and
 the rarest rows are also the ones whose neighbours disagree most, so their curated score is the least certain.
-Taking the rows curation is sure of first, then the rarest among them, raised the mean true score of the top
-N/30 on every setting of the public generator's sweep and kept the subset as spread over clusters as the paper's
-rule (BENCHMARKS.md, "Selection for purity"). Where curation was withheld every posterior is the raw rating, and
+Taking the rows curation is sure of first (posterior of the score at least 0.99), then the rarest among them,
+raised the mean true score of the top N/30 on all 30 draws of the public generator's sweep, above every baseline on
+each; ranking by the posterior alone scored 0.002 higher on average but covered a third fewer of the generator's
+clusters (BENCHMARKS.md, "Selection for purity"). Where curation was withheld every posterior is the raw rating, and
 ``confident`` orders rows exactly as ``ds2`` does.
 
 **Duplicates.** By default every strategy takes at most one row of each duplicate group: rows with the same
@@ -149,9 +150,9 @@ class SelectionConfig:
         Neighbours averaged by ``knn`` when it computes the distance itself (the paper's long-tail ``k``).
     posterior_column : str, default "curation_posterior"
         Posterior over the true score (written by the joint curation), read by ``confident``.
-    confidence_tier : float, default 0.9
+    confidence_tier : float, default 0.99
         ``confident`` ranks first, within a score, the rows whose posterior probability of that score is at
-        least this (in [0, 1]).
+        least this (in [0, 1]). Chosen on the public generator's sweep (BENCHMARKS.md, "Selection for purity").
     deduplicate : bool, default True
         Take at most one row of each duplicate group (see the module docstring).
     duplicate_column : str, default "duplicate_group"
@@ -172,7 +173,7 @@ class SelectionConfig:
     diversity_threshold: float = 0.9
     knn_k: int = 10
     posterior_column: str = C.CURATION_POSTERIOR
-    confidence_tier: float = 0.9
+    confidence_tier: float = 0.99
     deduplicate: bool = True
     duplicate_column: str = C.DUPLICATE_GROUP
 
@@ -512,7 +513,7 @@ def mean_knn_distance(embeddings: np.ndarray, k: int = 10) -> np.ndarray:
 
 def _check_options(
     *, strategy: str, k: Any, threshold: Any, seed: Any, tie_break: str, diversity_threshold: Any, knn_k: Any,
-    confidence_tier: Any = 0.9,
+    confidence_tier: Any = 0.99,
 ) -> None:
     """Validate the options shared by :class:`SelectionConfig` and :func:`select_indices`."""
 
@@ -573,7 +574,7 @@ def select_indices(
     tie_break: str = "index",
     diversity_threshold: float = 0.9,
     knn_k: int = 10,
-    confidence_tier: float = 0.9,
+    confidence_tier: float = 0.99,
     n_rows: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> np.ndarray:
@@ -613,7 +614,7 @@ def select_indices(
         Maximum cosine similarity between a candidate and any kept row (``diversity``).
     knn_k : int, default 10
         Neighbours averaged by ``knn`` when it computes distances from ``embeddings``.
-    confidence_tier : float, default 0.9
+    confidence_tier : float, default 0.99
         ``confident`` ranks first, within a score, the rows whose posterior gives that score at least this.
     n_rows : int, optional
         Pool size; needed only when no per-row array is given (``random`` without a threshold).

@@ -436,8 +436,11 @@ def test_confident_ranks_the_rows_curation_is_sure_of_first_within_a_score():
     post = np.zeros((5, 6))
     post[np.arange(5), scores] = [0.6, 0.95, 0.99, 0.5, 0.97]
     post[np.arange(5), scores - 1] = 1 - post[np.arange(5), scores]
-    order = select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post)
+    order = select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post,
+                           confidence_tier=0.9)
     assert order.tolist() == [1, 2, 0, 4, 3]  # sure 5s by long-tail, unsure 5, then the 4s the same way
+    default = select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post)
+    assert default.tolist() == [2, 0, 1, 3, 4]  # the default tier is 0.99: only row 2 is sure
     assert select_indices("ds2", k=None, scores=scores, long_tail=long_tail).tolist() == [0, 1, 2, 3, 4]
     # a lower tier makes every row "sure": the paper's order
     assert select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post,

@@ -46,9 +46,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     budget.add_argument("--fraction", type=float, help="select this share of the pool instead, in (0, 1]")
     p.add_argument("--strategy", choices=_STRATEGIES, default="confident",
                    help="selection strategy (default: confident; ds2 = the paper's rule)")
-    p.add_argument("--confidence-tier", type=float, default=0.9,
+    p.add_argument("--confidence-tier", type=float, default=0.99,
                    help="confident: within a score, rows whose posterior gives it at least this come first "
-                   "(default: 0.9)")
+                   "(default: 0.99)")
     p.add_argument("--keep-duplicates", dest="deduplicate", action="store_false",
                    help="allow several rows of one duplicate group (default: at most one)")
     p.add_argument("--score-column", help="score column (default: curated_rating, else rating)")
