@@ -1,0 +1,213 @@
+"""``build_knn_graph``: pick the search, estimate its cost before starting it, measure its recall, escalate.
+
+``method="auto"`` searches exactly while ``N**2 * d <= exact_max_work`` and with IVF above it. IVF raises
+``nprobe`` from 8 while the recall measured on a query sample is below ``target_recall`` and the estimated search
+time stays within ``max_seconds``. When even the best affordable ``nprobe`` leaves recall below ``min_recall``,
+the graph escalates, taking the first option that fits the time and memory budgets:
+
+1. exact search (the data are not clusterable enough for IVF, but small enough to search exactly);
+2. HNSW, when a timed trial on a sample predicts a higher recall than IVF's (the built graph is kept only if
+   its measured recall is higher);
+3. the IVF graph at its measured recall (on near-isotropic data, the neighbours then carry little information
+   whichever search finds them; curation's clusterability diagnostic says so).
+
+Every step and its reason go to the log and to ``graph.info["escalation"]`` (part of the curation report).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .._import_utils import require
+from .blocked import is_out_of_core, open_rows
+from .cost import exact_cost, human_seconds, hnsw_bytes, ivf_cost, measured_speed
+from .exact import exact_for_queries, exact_graph, recall
+from .graph import KnnConfig, KnnGraph, check_k, strip_self, validate_embeddings
+from .gpu import make_kernel
+from .hnsw import hnsw_graph, trial
+from .ivf import _BLOCK, build_ivf, cell_search, probe, search_ivf
+
+logger = logging.getLogger("ds2_hf.knn")
+
+
+def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, progress: bool = True) -> KnnGraph:
+    """Build the top-``k`` cosine-similarity graph of ``embeddings`` (self excluded).
+
+    Parameters
+    ----------
+    embeddings : array-like of float, shape (N, d)
+        Row vectors; they are validated and L2-normalised (a copy is made only when needed). A ``numpy.memmap``
+        or a float16 array (e.g. :func:`~ds2_hf.knn.load_embeddings` of a float16 ``.npy``) is read in blocks
+        and never copied whole: the out-of-core path for pools whose float32 embeddings do not fit in memory.
+    k : int
+        Neighbours per point, ``1 <= k < N``.
+    config : KnnConfig, optional
+        Search method and its options (defaults: :class:`KnnConfig`).
+    progress : bool, default True
+        Show progress bars on long steps.
+
+    Returns
+    -------
+    KnnGraph
+        ``indices`` (N, k) int64 and ``similarities`` (N, k) float32, most similar first.
+
+    Raises
+    ------
+    ValueError
+        Invalid embeddings, ``k >= N``, or an explicit ``method`` whose estimated cost exceeds ``max_seconds``
+        or the memory budget (nothing is searched then).
+    """
+    cfg = config or KnnConfig()
+    out_of_core = is_out_of_core(embeddings)
+    x = open_rows(embeddings, block=cfg.batch_size * 16, progress=progress) if out_of_core else \
+        validate_embeddings(embeddings)
+    n, d = x.shape
+    check_k(k, n)
+    faiss = require("faiss", purpose="the k-NN graph")
+    if cfg.threads:
+        faiss.omp_set_num_threads(cfg.threads)
+    kernel = make_kernel(cfg.device)
+    t0 = time.perf_counter()
+    base = {"device": kernel.name, **({"storage": f"memory-mapped {x.data.dtype}"} if out_of_core else {})}
+    method = cfg.method
+    if method == "auto":
+        method = "exact" if float(n) * n * d <= cfg.exact_max_work else "ivf"
+    if method == "exact":
+        estimate = None
+        if float(n) * n * d > cfg.exact_max_work:  # small searches need no estimate
+            estimate = _check(exact_cost(n, d, k, measured_speed(kernel, d), in_memory=not out_of_core), cfg)
+        ids, sims = exact_graph(x, k, cfg.batch_size, kernel, progress=progress)
+        extra = {"estimate": estimate} if estimate else {}
+        return KnnGraph(ids, sims, "exact", None, {"seconds": round(time.perf_counter() - t0, 3), **base, **extra})
+    rng = np.random.default_rng(cfg.seed)
+    if method == "hnsw":
+        q_ids, e_ids = _recall_sample(x, k, cfg, rng, kernel)
+        guess = trial(x, k, cfg, rng, half=out_of_core)
+        _check_hnsw(guess, n, d, k, cfg, out_of_core)
+        ids, sims, rec, info = hnsw_graph(x, k, cfg, q_ids, e_ids, half=out_of_core, progress=progress)
+        info.update(base, trial=guess, recall_sample=int(len(q_ids)), seconds=round(time.perf_counter() - t0, 3))
+        return KnnGraph(ids, sims, "hnsw", rec, info)
+    return _ivf(x, k, cfg, rng, kernel, base, t0, progress=progress)
+
+
+def _check(cost, cfg: KnnConfig) -> dict:
+    """Raise a ValueError when ``cost`` does not fit the budgets; its description otherwise."""
+    why = cost.over_budget(max_seconds=cfg.max_seconds, max_bytes=cfg.memory_budget())
+    if why:
+        raise ValueError(
+            f"k-NN method={cfg.method!r} was not started: {cost.what} search {why}. Use method='auto' (it "
+            "escalates within the budget), a GPU (device='gpu'), or raise max_seconds / max_memory_gb "
+            "(None disables the check)"
+        )
+    return cost.as_dict()
+
+
+def _check_hnsw(guess: dict, n: int, d: int, k: int, cfg: KnnConfig, half: bool) -> None:
+    need = hnsw_bytes(n, d, cfg.hnsw_m, k, half=half)
+    if cfg.max_seconds is not None and guess["seconds"] > cfg.max_seconds:
+        raise ValueError(f"k-NN method='hnsw' was not started: the trial on {guess['sample_rows']} rows predicts "
+                         f"{human_seconds(guess['seconds'])} > max_seconds={cfg.max_seconds:g}; raise max_seconds "
+                         "or use method='auto'")
+    if need > cfg.memory_budget():
+        raise ValueError(f"k-NN method='hnsw' was not started: the index needs about {need / 1e9:.1f} GB > the "
+                         f"memory budget of {cfg.memory_budget() / 1e9:.1f} GB; raise max_memory_gb")
+
+
+def _recall_sample(x, k: int, cfg: KnnConfig, rng, kernel):
+    n = len(x)
+    q_ids = np.sort(rng.choice(n, min(cfg.recall_sample, n), replace=False))
+    return q_ids, exact_for_queries(x, q_ids, k, cfg.batch_size, kernel=kernel)
+
+
+def _ivf(x, k: int, cfg: KnnConfig, rng, kernel, base: dict, t0: float, *, progress: bool) -> KnnGraph:
+    n, d = x.shape
+    index = build_ivf(x, cfg, rng, progress=progress)
+    t_build = time.perf_counter() - t0
+    # Recall on a query sample against exact search over the full data (so it is the true recall@k).
+    q_ids, e_ids = _recall_sample(x, k, cfg, rng, kernel)
+    nlist = index.nlist
+    q_probes = probe(x, q_ids, index.centroids, min(cfg.max_nprobe, nlist), cfg.batch_size, ordered=True)
+    sizes = index.sizes
+
+    def cost(p):
+        probed = float(sizes[q_probes[:, :p]].sum(axis=1).mean())
+        return ivf_cost(n, d, k, p, nlist, probed, measured_speed(kernel, d))
+
+    nprobe = min(cfg.nprobe, nlist)
+    _check(cost(nprobe), cfg)
+    steps = []
+    while True:
+        a_ids, a_sims = cell_search(x, index.members, index.offsets, q_ids, q_probes[:, :nprobe], k + 1,
+                                    max_block=_BLOCK, kernel=kernel)
+        rec = recall(strip_self(a_ids, a_sims, q_ids, k)[0], e_ids)
+        steps.append({"step": "ivf", "nprobe": int(nprobe), "recall": round(float(rec), 4)})
+        if rec >= max(cfg.target_recall, cfg.min_recall) or nprobe >= min(cfg.max_nprobe, nlist):
+            break
+        nxt = min(nprobe * 2, cfg.max_nprobe, nlist)
+        why = cost(nxt).over_budget(max_seconds=cfg.max_seconds, max_bytes=cfg.memory_budget())
+        if why:
+            steps.append({"step": f"ivf nprobe {nxt}", "skipped": why})
+            break
+        nprobe = nxt
+    estimate = cost(nprobe).as_dict()
+    info = {"nlist": nlist, "nprobe": nprobe, "train_size": index.train_size, "recall_sample": int(len(q_ids)),
+            "largest_cell": int(sizes.max()), "mean_cell": round(float(sizes.mean()), 1), **base}
+    if rec < cfg.min_recall:
+        graph = _escalate(x, k, cfg, rng, kernel, rec, nprobe, cost(nprobe).seconds, q_ids, e_ids, steps,
+                          info, progress=progress)
+        if graph is not None:
+            graph.info["seconds"] = round(time.perf_counter() - t0, 3)
+            return graph
+    if len(steps) > 1 or rec < cfg.min_recall:
+        info["escalation"] = steps
+    ids, sims, repaired = search_ivf(x, index, nprobe, k, cfg, kernel, progress=progress)
+    if repaired:
+        info["rows_repaired_exactly"] = repaired
+    info.update(estimate=estimate, build_seconds=round(t_build, 3), seconds=round(time.perf_counter() - t0, 3))
+    return KnnGraph(ids, sims, "ivf", round(float(rec), 4), info)
+
+
+def _escalate(x, k, cfg, rng, kernel, rec, nprobe, ivf_seconds, q_ids, e_ids, steps, info, *, progress):
+    """Exact search, else HNSW, else ``None`` (accept IVF); appends every decision to ``steps``."""
+    n, d = x.shape
+    out_of_core = not isinstance(x, np.ndarray)
+    low = f"IVF recall@{k} is {rec:.3f} < min_recall={cfg.min_recall:.2f} at nprobe={nprobe}"
+    budget = dict(max_seconds=cfg.max_seconds, max_bytes=cfg.memory_budget())
+    exact = exact_cost(n, d, k, measured_speed(kernel, d), in_memory=not out_of_core)
+    why = exact.over_budget(**budget) if float(n) * n * d > cfg.exact_max_work else None
+    if why is None:
+        logger.warning("%s: the embeddings are not clusterable enough for approximate search; falling back to "
+                       "exact search (estimated %s)", low, human_seconds(exact.seconds))
+        steps.append({"step": "exact", "reason": low, "estimate": exact.as_dict()})
+        ids, sims = exact_graph(x, k, cfg.batch_size, kernel, progress=progress)
+        info.update(fallback_from_ivf_recall=round(rec, 4), escalation=steps)
+        return KnnGraph(ids, sims, "exact", None, info)
+    steps.append({"step": "exact", "skipped": why})
+    need = hnsw_bytes(n, d, cfg.hnsw_m, k, half=out_of_core)
+    if need > cfg.memory_budget():
+        steps.append({"step": "hnsw", "skipped": f"needs about {need / 1e9:.1f} GB > the memory budget"})
+    else:
+        guess = trial(x, k, cfg, rng, half=out_of_core)
+        if cfg.max_seconds is not None and guess["seconds"] + ivf_seconds > cfg.max_seconds:
+            steps.append({"step": "hnsw", "trial": guess, "skipped": f"predicted {human_seconds(guess['seconds'])}"
+                          f" plus the IVF search ({human_seconds(ivf_seconds)}) > max_seconds={cfg.max_seconds:g}"})
+        elif guess["sample_recall"] <= rec + 0.02:
+            steps.append({"step": "hnsw", "trial": guess, "skipped": "the trial's recall is no better than IVF's"})
+        else:
+            ids, sims, h_rec, h_info = hnsw_graph(x, k, cfg, q_ids, e_ids, half=out_of_core, progress=progress)
+            steps.append({"step": "hnsw", "trial": guess, "recall": h_rec})
+            if h_rec > rec:
+                logger.warning("%s; exact search %s; using HNSW (recall %.3f)", low, why, h_rec)
+                info.update(h_info, escalation=steps, recall_sample=int(len(q_ids)))
+                return KnnGraph(ids, sims, "hnsw", h_rec, info)
+    steps.append({"step": "accept", "method": "ivf", "recall": round(float(rec), 4),
+                  "reason": "no other search fits the budget with a higher recall"})
+    logger.warning("%s; exact search %s; %s. Accepting the IVF graph at its measured recall: the embeddings are "
+                   "not clusterable enough for approximate search, and on such data the neighbours carry little "
+                   "information whichever search finds them (see the curation's clusterability diagnostic)",
+                   low, why, "; ".join(f"{s['step']}: {s['skipped']}" for s in steps if "skipped" in s and
+                                       s["step"] == "hnsw") or "HNSW did not do better")
+    return None
