@@ -28,7 +28,8 @@ from .exact import exact_for_queries, exact_graph, recall
 from .graph import KnnConfig, KnnGraph, check_k, strip_self, validate_embeddings
 from .gpu import make_kernel
 from .hnsw import hnsw_graph, trial
-from .ivf import _BLOCK, build_ivf, cell_search, probe, search_ivf
+from . import ivf
+from .ivf import build_ivf, cell_search, probe, search_ivf
 
 logger = logging.getLogger("ds2_hf.knn")
 
@@ -62,7 +63,7 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     """
     cfg = config or KnnConfig()
     out_of_core = is_out_of_core(embeddings)
-    x = open_rows(embeddings, block=cfg.batch_size * 16, progress=progress) if out_of_core else \
+    x = open_rows(embeddings, block=cfg.batch_size, progress=progress) if out_of_core else \
         validate_embeddings(embeddings)
     n, d = x.shape
     check_k(k, n)
@@ -141,7 +142,7 @@ def _ivf(x, k: int, cfg: KnnConfig, rng, kernel, base: dict, t0: float, *, progr
     steps = []
     while True:
         a_ids, a_sims = cell_search(x, index.members, index.offsets, q_ids, q_probes[:, :nprobe], k + 1,
-                                    max_block=_BLOCK, kernel=kernel)
+                                    max_block=ivf._BLOCK, kernel=kernel)
         rec = recall(strip_self(a_ids, a_sims, q_ids, k)[0], e_ids)
         steps.append({"step": "ivf", "nprobe": int(nprobe), "recall": round(float(rec), 4)})
         if rec >= max(cfg.target_recall, cfg.min_recall) or nprobe >= min(cfg.max_nprobe, nlist):

@@ -128,7 +128,7 @@ def cell_search(x, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray
         xc = np.ascontiguousarray(x[mem])
         kc = min(k, len(mem))
         slots = by_cell[qoff[c] : qoff[c + 1]]
-        step = max(1, max_block // len(mem))
+        step = max(1, min(max_block // len(mem), max_block // xc.shape[1]))  # bounds scores and gathered queries
         for s in range(0, len(slots), step):
             sl = slots[s : s + step]
             d_, i_ = kernel.knn(np.ascontiguousarray(x[queries[sl // nprobe]]), xc, kc)
