@@ -25,7 +25,7 @@ def add_curation_args(p: argparse.ArgumentParser) -> None:
                    "auto (default) keeps it when it predicts held-out ratings better")
     g.add_argument("--duplicate-quirk", action="store_true",
                    help="faithful only: reproduce the reference code's doubled dataset (comparison only)")
-    g.add_argument("--knn-method", choices=("auto", "exact", "ivf"), default="auto",
+    g.add_argument("--knn-method", choices=("auto", "exact", "ivf", "hnsw"), default="auto",
                    help="k-NN search (default: auto = exact for small data, IVF with measured recall above)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     g.add_argument("--overwrite", action="store_true", help="replace existing curation columns")
@@ -77,13 +77,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "curation_posterior with the joint method). INPUT needs a rating column and an embedding column "
         "(run `ds2 embed` first, or `ds2 run`, which embeds when needed).",
         epilog="examples:\n  ds2 curate pool_emb.parquet curated.parquet --report curation.json\n"
-        "  ds2 curate pool_emb/ curated/ --method faithful",
+        "  ds2 curate pool_emb/ curated/ --method faithful\n"
+        "  ds2 curate rated.parquet curated.parquet --embeddings emb_f16.npy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
     p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
     p.add_argument("--report", metavar="FILE", help="also write the curation report as JSON to FILE")
+    p.add_argument("--embeddings", metavar="FILE.npy",
+                   help="take the embeddings from an (N, d) .npy file (float16 or float32, row i for INPUT's row i; "
+                   "memory-mapped) instead of INPUT's embedding column")
     add_curation_args(p)
     p.set_defaults(func=run)
     return p
@@ -94,10 +98,35 @@ def run(args: argparse.Namespace) -> int:
 
     ds = io.load(args.input, split=args.split)
     curator = curator_from_args(args)
-    out = curator.fit_transform(ds)
+    if args.embeddings:
+        _fit_on_npy(curator, ds, args.embeddings)
+        out = curator.transform(ds)
+    else:
+        out = curator.fit_transform(ds)
     io.save(out, args.output)
     if args.report:
         io.write_json(curator.report_, args.report)
     print_summary(curator.report_)
     print(f"wrote {len(out)} rows to {args.output}")
     return 0
+
+
+def _fit_on_npy(curator, ds, path: str) -> None:
+    """Fit ``curator`` on INPUT's ratings and the embeddings of a ``.npy`` file (memory-mapped, not copied)."""
+    import numpy as np
+
+    from ..knn import load_embeddings
+
+    emb = load_embeddings(path)
+    if len(emb) != len(ds):
+        raise ValueError(
+            f"--embeddings {path!r} holds {len(emb)} rows but the input has {len(ds)}; the file needs one row per "
+            "input row, in the same order"
+        )
+    name = curator.rating_column
+    if name not in ds.column_names:
+        raise KeyError(f"column {name!r} not found (columns: {ds.column_names}); rate the rows first (`ds2 rate`), "
+                       "or name the column with --rating-column")
+    arrow = ds.with_format("arrow", columns=[name])[:][name]
+    ratings = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)  # nulls -> NaN (unrated)
+    curator.fit(emb, ratings)
