@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +33,49 @@ from . import ivf
 from .ivf import build_ivf, cell_search, probe, search_ivf
 
 logger = logging.getLogger("ds2_hf.knn")
+
+
+@dataclass
+class _Job:
+    """One graph build: the rows, the options and what every step shares."""
+
+    x: object  # unit float32 ndarray, or MappedRows
+    k: int
+    cfg: KnnConfig
+    kernel: object
+    rng: np.random.Generator
+    progress: bool
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def out_of_core(self) -> bool:
+        return not isinstance(self.x, np.ndarray)
+
+    def speed(self) -> float:
+        return measured_speed(self.kernel, self.x.shape[1])
+
+    def over_budget(self, cost) -> str | None:
+        return cost.over_budget(max_seconds=self.cfg.max_seconds, max_bytes=self.cfg.memory_budget())
+
+    def check(self, cost) -> dict:
+        """Raise a ValueError when ``cost`` does not fit the budgets; its description otherwise."""
+        why = self.over_budget(cost)
+        if why:
+            raise ValueError(
+                f"k-NN method={self.cfg.method!r} was not started: {cost.what} search {why}. Use method='auto' (it "
+                "escalates within the budget), a GPU (device='gpu'), or raise max_seconds / max_memory_gb "
+                "(None disables the check)"
+            )
+        return cost.as_dict()
+
+    def recall_sample(self) -> tuple[np.ndarray, np.ndarray]:
+        """Random query rows and their exact neighbours (over all rows: recall is the true recall@k)."""
+        n = len(self.x)
+        q_ids = np.sort(self.rng.choice(n, min(self.cfg.recall_sample, n), replace=False))
+        return q_ids, exact_for_queries(self.x, q_ids, self.k, self.cfg.batch_size, kernel=self.kernel)
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.t0, 3)
 
 
 def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, progress: bool = True) -> KnnGraph:
@@ -70,40 +114,25 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
     faiss = require("faiss", purpose="the k-NN graph")
     if cfg.threads:
         faiss.omp_set_num_threads(cfg.threads)
-    kernel = make_kernel(cfg.device)
-    t0 = time.perf_counter()
-    base = {"device": kernel.name, **({"storage": f"memory-mapped {x.data.dtype}"} if out_of_core else {})}
+    job = _Job(x, k, cfg, make_kernel(cfg.device), np.random.default_rng(cfg.seed), progress)
+    base = {"device": job.kernel.name, **({"storage": f"memory-mapped {x.data.dtype}"} if out_of_core else {})}
     method = cfg.method
     if method == "auto":
         method = "exact" if float(n) * n * d <= cfg.exact_max_work else "ivf"
     if method == "exact":
-        estimate = None
+        extra = {}
         if float(n) * n * d > cfg.exact_max_work:  # small searches need no estimate
-            estimate = _check(exact_cost(n, d, k, measured_speed(kernel, d), in_memory=not out_of_core), cfg)
-        ids, sims = exact_graph(x, k, cfg.batch_size, kernel, progress=progress)
-        extra = {"estimate": estimate} if estimate else {}
-        return KnnGraph(ids, sims, "exact", None, {"seconds": round(time.perf_counter() - t0, 3), **base, **extra})
-    rng = np.random.default_rng(cfg.seed)
+            extra["estimate"] = job.check(exact_cost(n, d, k, job.speed(), in_memory=not out_of_core))
+        ids, sims = exact_graph(x, k, cfg.batch_size, job.kernel, progress=progress)
+        return KnnGraph(ids, sims, "exact", None, {"seconds": job.seconds(), **base, **extra})
     if method == "hnsw":
-        q_ids, e_ids = _recall_sample(x, k, cfg, rng, kernel)
-        guess = trial(x, k, cfg, rng, half=out_of_core)
+        q_ids, e_ids = job.recall_sample()
+        guess = trial(x, k, cfg, job.rng, half=out_of_core)
         _check_hnsw(guess, n, d, k, cfg, out_of_core)
         ids, sims, rec, info = hnsw_graph(x, k, cfg, q_ids, e_ids, half=out_of_core, progress=progress)
-        info.update(base, trial=guess, recall_sample=int(len(q_ids)), seconds=round(time.perf_counter() - t0, 3))
+        info.update(base, trial=guess, recall_sample=int(len(q_ids)), seconds=job.seconds())
         return KnnGraph(ids, sims, "hnsw", rec, info)
-    return _ivf(x, k, cfg, rng, kernel, base, t0, progress=progress)
-
-
-def _check(cost, cfg: KnnConfig) -> dict:
-    """Raise a ValueError when ``cost`` does not fit the budgets; its description otherwise."""
-    why = cost.over_budget(max_seconds=cfg.max_seconds, max_bytes=cfg.memory_budget())
-    if why:
-        raise ValueError(
-            f"k-NN method={cfg.method!r} was not started: {cost.what} search {why}. Use method='auto' (it "
-            "escalates within the budget), a GPU (device='gpu'), or raise max_seconds / max_memory_gb "
-            "(None disables the check)"
-        )
-    return cost.as_dict()
+    return _ivf(job, base)
 
 
 def _check_hnsw(guess: dict, n: int, d: int, k: int, cfg: KnnConfig, half: bool) -> None:
@@ -117,92 +146,83 @@ def _check_hnsw(guess: dict, n: int, d: int, k: int, cfg: KnnConfig, half: bool)
                          f"memory budget of {cfg.memory_budget() / 1e9:.1f} GB; raise max_memory_gb")
 
 
-def _recall_sample(x, k: int, cfg: KnnConfig, rng, kernel):
-    n = len(x)
-    q_ids = np.sort(rng.choice(n, min(cfg.recall_sample, n), replace=False))
-    return q_ids, exact_for_queries(x, q_ids, k, cfg.batch_size, kernel=kernel)
-
-
-def _ivf(x, k: int, cfg: KnnConfig, rng, kernel, base: dict, t0: float, *, progress: bool) -> KnnGraph:
+def _ivf(job: _Job, base: dict) -> KnnGraph:
+    """IVF with ``nprobe`` raised to the target recall within budget; escalate below ``min_recall``."""
+    x, k, cfg = job.x, job.k, job.cfg
     n, d = x.shape
-    index = build_ivf(x, cfg, rng, progress=progress)
-    t_build = time.perf_counter() - t0
-    # Recall on a query sample against exact search over the full data (so it is the true recall@k).
-    q_ids, e_ids = _recall_sample(x, k, cfg, rng, kernel)
-    nlist = index.nlist
+    index = build_ivf(x, cfg, job.rng, progress=job.progress)
+    t_build = time.perf_counter() - job.t0
+    q_ids, e_ids = job.recall_sample()
+    nlist, sizes = index.nlist, index.sizes
     q_probes = probe(x, q_ids, index.centroids, min(cfg.max_nprobe, nlist), cfg.batch_size, ordered=True)
-    sizes = index.sizes
 
     def cost(p):
-        probed = float(sizes[q_probes[:, :p]].sum(axis=1).mean())
-        return ivf_cost(n, d, k, p, nlist, probed, measured_speed(kernel, d))
+        return ivf_cost(n, d, k, p, nlist, float(sizes[q_probes[:, :p]].sum(axis=1).mean()), job.speed())
 
     nprobe = min(cfg.nprobe, nlist)
-    _check(cost(nprobe), cfg)
+    job.check(cost(nprobe))
     steps = []
     while True:
         a_ids, a_sims = cell_search(x, index.members, index.offsets, q_ids, q_probes[:, :nprobe], k + 1,
-                                    max_block=ivf._BLOCK, kernel=kernel)
+                                    max_block=ivf._BLOCK, kernel=job.kernel)
         rec = recall(strip_self(a_ids, a_sims, q_ids, k)[0], e_ids)
         steps.append({"step": "ivf", "nprobe": int(nprobe), "recall": round(float(rec), 4)})
         if rec >= max(cfg.target_recall, cfg.min_recall) or nprobe >= min(cfg.max_nprobe, nlist):
             break
         nxt = min(nprobe * 2, cfg.max_nprobe, nlist)
-        why = cost(nxt).over_budget(max_seconds=cfg.max_seconds, max_bytes=cfg.memory_budget())
+        why = job.over_budget(cost(nxt))
         if why:
             steps.append({"step": f"ivf nprobe {nxt}", "skipped": why})
             break
         nprobe = nxt
-    estimate = cost(nprobe).as_dict()
     info = {"nlist": nlist, "nprobe": nprobe, "train_size": index.train_size, "recall_sample": int(len(q_ids)),
             "largest_cell": int(sizes.max()), "mean_cell": round(float(sizes.mean()), 1), **base}
-    if rec < cfg.min_recall:
-        graph = _escalate(x, k, cfg, rng, kernel, rec, nprobe, cost(nprobe).seconds, q_ids, e_ids, steps,
-                          info, progress=progress)
-        if graph is not None:
-            graph.info["seconds"] = round(time.perf_counter() - t0, 3)
-            return graph
     if len(steps) > 1 or rec < cfg.min_recall:
         info["escalation"] = steps
-    ids, sims, repaired = search_ivf(x, index, nprobe, k, cfg, kernel, progress=progress)
+    if rec < cfg.min_recall:
+        graph = _escalate(job, rec, nprobe, cost(nprobe).seconds, (q_ids, e_ids), info)
+        if graph is not None:
+            graph.info["seconds"] = job.seconds()
+            return graph
+    ids, sims, repaired = search_ivf(x, index, nprobe, k, cfg, job.kernel, progress=job.progress)
     if repaired:
         info["rows_repaired_exactly"] = repaired
-    info.update(estimate=estimate, build_seconds=round(t_build, 3), seconds=round(time.perf_counter() - t0, 3))
+    info.update(estimate=cost(nprobe).as_dict(), build_seconds=round(t_build, 3), seconds=job.seconds())
     return KnnGraph(ids, sims, "ivf", round(float(rec), 4), info)
 
 
-def _escalate(x, k, cfg, rng, kernel, rec, nprobe, ivf_seconds, q_ids, e_ids, steps, info, *, progress):
-    """Exact search, else HNSW, else ``None`` (accept IVF); appends every decision to ``steps``."""
+def _escalate(job: _Job, rec: float, nprobe: int, ivf_seconds: float, sample, info: dict) -> KnnGraph | None:
+    """Exact search, else HNSW, else ``None`` (accept IVF); every decision goes to ``info["escalation"]``."""
+    x, k, cfg, steps = job.x, job.k, job.cfg, info["escalation"]
     n, d = x.shape
-    out_of_core = not isinstance(x, np.ndarray)
+    out_of_core = job.out_of_core
     low = f"IVF recall@{k} is {rec:.3f} < min_recall={cfg.min_recall:.2f} at nprobe={nprobe}"
-    budget = dict(max_seconds=cfg.max_seconds, max_bytes=cfg.memory_budget())
-    exact = exact_cost(n, d, k, measured_speed(kernel, d), in_memory=not out_of_core)
-    why = exact.over_budget(**budget) if float(n) * n * d > cfg.exact_max_work else None
+    exact = exact_cost(n, d, k, job.speed(), in_memory=not out_of_core)
+    why = job.over_budget(exact) if float(n) * n * d > cfg.exact_max_work else None
     if why is None:
         logger.warning("%s: the embeddings are not clusterable enough for approximate search; falling back to "
                        "exact search (estimated %s)", low, human_seconds(exact.seconds))
         steps.append({"step": "exact", "reason": low, "estimate": exact.as_dict()})
-        ids, sims = exact_graph(x, k, cfg.batch_size, kernel, progress=progress)
-        info.update(fallback_from_ivf_recall=round(rec, 4), escalation=steps)
+        ids, sims = exact_graph(x, k, cfg.batch_size, job.kernel, progress=job.progress)
+        info["fallback_from_ivf_recall"] = round(rec, 4)
         return KnnGraph(ids, sims, "exact", None, info)
     steps.append({"step": "exact", "skipped": why})
     need = hnsw_bytes(n, d, cfg.hnsw_m, k, half=out_of_core)
     if need > cfg.memory_budget():
         steps.append({"step": "hnsw", "skipped": f"needs about {need / 1e9:.1f} GB > the memory budget"})
     else:
-        guess = trial(x, k, cfg, rng, half=out_of_core)
+        guess = trial(x, k, cfg, job.rng, half=out_of_core)
         if cfg.max_seconds is not None and guess["seconds"] + ivf_seconds > cfg.max_seconds:
             steps.append({"step": "hnsw", "trial": guess, "skipped": f"predicted {human_seconds(guess['seconds'])}"
                           f" plus the IVF search ({human_seconds(ivf_seconds)}) > max_seconds={cfg.max_seconds:g}"})
         elif guess["sample_recall"] <= rec + 0.02:
             steps.append({"step": "hnsw", "trial": guess, "skipped": "the trial's recall is no better than IVF's"})
         else:
-            ids, sims, h_rec, h_info = hnsw_graph(x, k, cfg, q_ids, e_ids, half=out_of_core, progress=progress)
+            ids, sims, h_rec, h_info = hnsw_graph(x, k, cfg, *sample, half=out_of_core, progress=job.progress)
             steps.append({"step": "hnsw", "trial": guess, "recall": h_rec})
             if h_rec > rec:
                 logger.warning("%s; exact search %s; using HNSW (recall %.3f)", low, why, h_rec)
-                info.update(h_info, escalation=steps, recall_sample=int(len(q_ids)))
+                info.update(h_info)
                 return KnnGraph(ids, sims, "hnsw", h_rec, info)
     steps.append({"step": "accept", "method": "ivf", "recall": round(float(rec), 4),
                   "reason": "no other search fits the budget with a higher recall"})
