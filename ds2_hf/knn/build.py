@@ -72,7 +72,8 @@ class _Job:
         """Random query rows and their exact neighbours (over all rows: recall is the true recall@k)."""
         n = len(self.x)
         q_ids = np.sort(self.rng.choice(n, min(self.cfg.recall_sample, n), replace=False))
-        return q_ids, exact_for_queries(self.x, q_ids, self.k, self.cfg.batch_size, kernel=self.kernel)
+        desc = "recall sample (exact)" if self.progress and n > 16 * self.cfg.batch_size else None
+        return q_ids, exact_for_queries(self.x, q_ids, self.k, self.cfg.batch_size, kernel=self.kernel, desc=desc)
 
     def seconds(self) -> float:
         return round(time.perf_counter() - self.t0, 3)

@@ -70,13 +70,19 @@ def exact_graph(x, k: int, batch_size: int, kernel, *, progress: bool) -> tuple[
     return ids, sims
 
 
-def exact_for_queries(x, queries: np.ndarray, k: int, block: int, *, kernel=None, with_sims: bool = False):
+def exact_for_queries(x, queries: np.ndarray, k: int, block: int, *, kernel=None, with_sims: bool = False,
+                      desc: str | None = None):
     """Exact top-k (self excluded) of the rows ``queries`` by blocked products over ``x``, never copying ``x``."""
     kernel = kernel or CpuKernel()
     q = np.ascontiguousarray(x[queries])
     best_s = np.full((len(q), k + 1), -np.inf, dtype=np.float32)
     best_i = np.full((len(q), k + 1), -1, dtype=np.int64)
-    for start in range(0, len(x), block):
+    starts = range(0, len(x), block)
+    if desc:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=desc, unit="block", total=math.ceil(len(x) / block))
+    for start in starts:
         xb = np.ascontiguousarray(x[start : start + block])
         s, i = kernel.knn(q, xb, min(k + 1, len(xb)))
         cand_s = np.concatenate([best_s, s], axis=1)

@@ -16,7 +16,9 @@ the :class:`~ds2_hf.rating.Rater` for :class:`RayBackend`, which builds a Ray Da
                       parameters.
 ====================  ===========================================================================================
 
-What stays with the :class:`~ds2_hf.rating.Rater` in the driver, unchanged: rendering rows to conversations, the
+Before the Ray run, the driver sends the first pending request itself through the plain remote backend, so a
+wrong URL, model name or API key stops with the plain path's clear error before any Ray work starts. What stays
+with the :class:`~ds2_hf.rating.Rater` in the driver, unchanged: rendering rows to conversations, the
 DS2 prompt, the rating cache (so a re-run sends no request for a row that already has a rating: the cache key
 is the row's id), parsing both modes, failure records (null + reason, never 0), compression, statistics and the
 column contract; ``rate`` returns a ``datasets.Dataset``. Results are stored in the cache as they stream back
@@ -216,8 +218,14 @@ class RayBackend:
     def _run(self, conversations: Sequence[str], mode: str, on_result: OnResult) -> None:
         if not conversations:
             return
+        start = 0
+        if self._remote is not None:  # one request from here first: a wrong URL, model or key stops here, clearly
+            on_result(0, self._remote.rate_one(conversations[0], mode))
+            start = 1
+            if len(conversations) == 1:
+                return
         ray = self._ray()
-        data = ray.data.from_items([{"i": i, "text": t} for i, t in enumerate(conversations)])
+        data = ray.data.from_items([{"i": i, "text": conversations[i]} for i in range(start, len(conversations))])
         prefilled = self.config.backend in ("vllm", "vllm-server")
         try:
             for row in self.processor(mode)(data).iter_rows():

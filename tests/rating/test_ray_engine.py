@@ -83,12 +83,29 @@ def test_ray_failures_are_recorded_then_retried(server, ray_session, tmp_path):
 def test_ray_run_out_of_retries_stops_and_keeps_finished_ratings(server, ray_session, tmp_path):
     ds = datasets.Dataset.from_list(ROWS[:3])
     cfg = _cfg(server, tmp_path, max_retries=1)
-    server.faults = FaultPlan([("429", 0)] * 2)  # the first request stays rate-limited through its retry
+    # the driver's first request passes; the Ray requests stay rate-limited through their retry
+    server.faults = FaultPlan([None] + [("429", 0)] * 6)
     with pytest.raises(FatalBackendError, match="re-run the same command to resume"):
         rate(ds, cfg, engine="ray", ray=RayOptions(batch_size=1))
     server.faults = FaultPlan()
     rated, stats = rate(ds, cfg, engine="ray")
     assert all(r is not None for r in rated["rating"]) and stats.rated + stats.cached == 3
+
+
+def test_ray_engine_checks_url_model_and_key_before_ray_work(wordlevel_dir, ray_session, tmp_path, monkeypatch):
+    from ds2_hf.rating import AuthenticationError, ServerUnreachableError
+
+    ds = datasets.Dataset.from_list(ROWS[:3])
+    with ModelServer(wordlevel_dir, api_key="s3cr3t-key") as srv:
+        monkeypatch.setenv("VLLM_API_KEY", "wrong-key")
+        with pytest.raises(AuthenticationError) as err:
+            rate(ds, _cfg(srv, tmp_path), engine="ray")
+        assert "wrong-key" not in str(err.value) and "HTTP 401" in str(err.value)
+        monkeypatch.setenv("VLLM_API_KEY", "s3cr3t-key")
+        rated, stats = rate(ds, _cfg(srv, tmp_path), engine="ray")  # the key reaches the Ray request actors
+        assert stats.rated == 3 and srv.faults.requests == 3
+    with pytest.raises(ServerUnreachableError, match="cannot connect"):
+        rate(ds, _cfg(srv, tmp_path / "fresh", max_retries=0), engine="ray")  # the server is gone
 
 
 def test_cli_engine_ray(server, ray_session, tmp_path, capsys):

@@ -349,6 +349,22 @@ class RemoteBackend:
         """A chat-completions response (object or JSON dict) -> :class:`RawResult`; ``_RowFailure`` when unusable."""
         return parse_response(resp, mode, prefilled=self.config.backend == "vllm-server", retries=retries)
 
+    def _guarded(self, one: Callable[[str], RawResult], conversation: str) -> RawResult:
+        """``one(conversation)`` with row failures as results; only :class:`FatalBackendError` propagates."""
+        try:
+            return one(conversation)
+        except _RowFailure as f:
+            return RawResult(error=f.reason, retries=f.retries)
+        except FatalBackendError:
+            raise
+        except Exception as err:  # a malformed response must not take the run down
+            return RawResult(error=f"bad_response: {self._scrub(type(err).__name__ + ': ' + str(err))[:200]}")
+
+    def rate_one(self, conversation: str, mode: str) -> RawResult:
+        """Rate one sample now, in this thread (retries included); raises only :class:`FatalBackendError`."""
+        self.client()
+        return self._guarded(lambda c: self._one(c, mode), conversation)
+
     def _one(self, conversation: str, mode: str) -> RawResult:
         messages, kwargs, extra = self.request(conversation, mode)
         resp, retries = self._with_retries(lambda: self._chat(messages, extra_body=extra, **kwargs))
@@ -361,14 +377,7 @@ class RemoteBackend:
             return
 
         def task(i: int) -> tuple[int, RawResult]:
-            try:
-                return i, one(conversations[i])
-            except _RowFailure as f:
-                return i, RawResult(error=f.reason, retries=f.retries)
-            except FatalBackendError:
-                raise
-            except Exception as err:  # a malformed response must not take the run down
-                return i, RawResult(error=f"bad_response: {self._scrub(type(err).__name__ + ': ' + str(err))[:200]}")
+            return i, self._guarded(one, conversations[i])
 
         with ThreadPoolExecutor(max_workers=self.config.max_concurrency, thread_name_prefix="ds2-rate") as pool:
             pending = {pool.submit(task, i) for i in range(len(conversations))}
