@@ -111,10 +111,10 @@ def test_an_explicit_search_over_budget_is_never_started(monkeypatch):
 
 def _isotropic_case(monkeypatch, hnsw_guess):
     """5,000 isotropic points: IVF at nprobe <= 4 stays far below min_recall and exact is over budget."""
-    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 1e8)  # exact: 25.6 s, IVF: under 2 s
+    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 1e5)  # exact: 4.4 h, IVF: minutes
     monkeypatch.setattr(build_module, "trial", lambda *a, **kw: dict(hnsw_guess))
     x = _unit(5000, 64, seed=4)
-    cfg = KnnConfig(method="ivf", nprobe=1, max_nprobe=4, min_recall=0.9, exact_max_work=1.0, max_seconds=10,
+    cfg = KnnConfig(method="ivf", nprobe=1, max_nprobe=4, min_recall=0.9, exact_max_work=1.0, max_seconds=1e4,
                     recall_sample=300)
     return x, cfg
 
@@ -126,7 +126,7 @@ def test_isotropic_data_accept_the_measured_recall_and_say_why(monkeypatch, capl
     assert g.method == "ivf" and g.recall < 0.9 and g.info["nprobe"] == 4
     steps = g.info["escalation"]
     assert [s["step"] for s in steps] == ["ivf", "ivf", "ivf", "exact", "hnsw", "accept"]
-    assert "max_seconds=10" in steps[3]["skipped"] and "max_seconds=10" in steps[4]["skipped"]
+    assert "max_seconds=10000" in steps[3]["skipped"] and "max_seconds=10000" in steps[4]["skipped"]
     assert steps[-1]["recall"] == g.recall
     assert "Accepting the IVF graph at its measured recall" in caplog.text
     # the reported recall is the true one
@@ -196,3 +196,25 @@ def test_gpu_kernel_gives_the_cpu_graph(monkeypatch):
         np.testing.assert_array_equal(gpu.indices, cpu.indices)
         assert gpu.recall == cpu.recall
     assert calls["knn_gpu"] > 0 and calls["all_gpus"] == 1
+
+
+def test_hnsw_stops_at_its_deadline_and_escalation_accepts_ivf(monkeypatch):
+    import time
+
+    from ds2_hf.knn.exact import exact_for_queries
+    from ds2_hf.knn.hnsw import OverBudget, hnsw_graph
+
+    x = _unit(3000, 16, seed=9)
+    q = np.arange(0, 3000, 30)
+    with pytest.raises(OverBudget, match="passed its time budget after 0 of 3,000 rows"):
+        hnsw_graph(x, 5, KnnConfig(), q, exact_for_queries(x, q, 5, 1024), half=False, progress=False,
+                   deadline=time.perf_counter() - 1)
+    x, cfg = _isotropic_case(monkeypatch, {"sample_rows": 5000, "ef": 64, "sample_recall": 0.95, "seconds": 1.0})
+
+    def too_slow(*args, **kwargs):
+        raise OverBudget("searching all rows at efSearch 512 would take about 900 s, past the time budget")
+
+    monkeypatch.setattr(build_module, "hnsw_graph", too_slow)
+    g = build_knn_graph(x, 10, config=cfg, progress=False)
+    assert g.method == "ivf" and [s["step"] for s in g.info["escalation"]][-2:] == ["hnsw", "accept"]
+    assert "past the time budget" in g.info["escalation"][-2]["stopped"]

@@ -28,7 +28,7 @@ from .cost import exact_cost, human_seconds, hnsw_bytes, ivf_cost, measured_spee
 from .exact import exact_for_queries, exact_graph, recall
 from .graph import KnnConfig, KnnGraph, check_k, strip_self, validate_embeddings
 from .gpu import make_kernel
-from .hnsw import hnsw_graph, trial
+from .hnsw import OverBudget, hnsw_graph, trial
 from . import ivf
 from .ivf import build_ivf, cell_search, probe, search_ivf
 
@@ -130,7 +130,9 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         q_ids, e_ids = job.recall_sample()
         guess = trial(x, k, cfg, job.rng, half=out_of_core)
         _check_hnsw(guess, n, d, k, cfg, out_of_core)
-        ids, sims, rec, info = hnsw_graph(x, k, cfg, q_ids, e_ids, half=out_of_core, progress=progress)
+        deadline = None if cfg.max_seconds is None else job.t0 + cfg.max_seconds
+        ids, sims, rec, info = hnsw_graph(x, k, cfg, q_ids, e_ids, half=out_of_core, progress=progress,
+                                          deadline=deadline)
         info.update(base, trial=guess, recall_sample=int(len(q_ids)), seconds=job.seconds())
         return KnnGraph(ids, sims, "hnsw", rec, info)
     return _ivf(job, base)
@@ -219,17 +221,24 @@ def _escalate(job: _Job, rec: float, nprobe: int, ivf_seconds: float, sample, in
         elif guess["sample_recall"] <= rec + 0.02:
             steps.append({"step": "hnsw", "trial": guess, "skipped": "the trial's recall is no better than IVF's"})
         else:
-            ids, sims, h_rec, h_info = hnsw_graph(x, k, cfg, *sample, half=out_of_core, progress=job.progress)
-            steps.append({"step": "hnsw", "trial": guess, "recall": h_rec})
-            if h_rec > rec:
-                logger.warning("%s; exact search %s; using HNSW (recall %.3f)", low, why, h_rec)
-                info.update(h_info)
-                return KnnGraph(ids, sims, "hnsw", h_rec, info)
+            # whatever happens, the IVF search must still fit: HNSW gets the budget minus its estimate
+            deadline = None if cfg.max_seconds is None else job.t0 + cfg.max_seconds - ivf_seconds
+            try:
+                ids, sims, h_rec, h_info = hnsw_graph(x, k, cfg, *sample, half=out_of_core, progress=job.progress,
+                                                      deadline=deadline)
+            except OverBudget as err:
+                steps.append({"step": "hnsw", "trial": guess, "stopped": str(err)})
+            else:
+                steps.append({"step": "hnsw", "trial": guess, "recall": h_rec})
+                if h_rec > rec:
+                    logger.warning("%s; exact search %s; using HNSW (recall %.3f)", low, why, h_rec)
+                    info.update(h_info)
+                    return KnnGraph(ids, sims, "hnsw", h_rec, info)
     steps.append({"step": "accept", "method": "ivf", "recall": round(float(rec), 4),
                   "reason": "no other search fits the budget with a higher recall"})
     logger.warning("%s; exact search %s; %s. Accepting the IVF graph at its measured recall: the embeddings are "
                    "not clusterable enough for approximate search, and on such data the neighbours carry little "
                    "information whichever search finds them (see the curation's clusterability diagnostic)",
-                   low, why, "; ".join(f"{s['step']}: {s['skipped']}" for s in steps if "skipped" in s and
-                                       s["step"] == "hnsw") or "HNSW did not do better")
+                   low, why, "; ".join(f"hnsw: {s.get('skipped') or s.get('stopped')}" for s in steps
+                                       if s["step"] == "hnsw" and "recall" not in s) or "HNSW did not do better")
     return None

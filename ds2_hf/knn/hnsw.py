@@ -21,6 +21,10 @@ TRIAL_ROWS = 20_000
 _ADD_CHUNK = 100_000
 
 
+class OverBudget(RuntimeError):
+    """The HNSW build or search would run past its deadline (the trial's prediction was too optimistic)."""
+
+
 def _index(d: int, cfg: KnnConfig, *, half: bool):
     faiss = require("faiss", purpose="the k-NN graph")
     if half:
@@ -31,13 +35,15 @@ def _index(d: int, cfg: KnnConfig, *, half: bool):
     return index
 
 
-def _add(index, x, *, desc: str | None) -> None:
+def _add(index, x, *, desc: str | None, deadline: float | None = None) -> None:
     starts = range(0, len(x), _ADD_CHUNK)
     if desc and len(x) > _ADD_CHUNK:
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=desc, unit="chunk", total=math.ceil(len(x) / _ADD_CHUNK))
     for s in starts:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise OverBudget(f"the HNSW build passed its time budget after {s:,} of {len(x):,} rows")
         index.add(np.ascontiguousarray(x[s : s + _ADD_CHUNK]))
 
 
@@ -49,17 +55,24 @@ def _ef_ladder(k: int, cfg: KnnConfig) -> list[int]:
     return ladder + [cfg.hnsw_max_ef]
 
 
-def _tune_ef(index, x, q_ids: np.ndarray, e_ids: np.ndarray, k: int, cfg: KnnConfig):
-    """Smallest ``efSearch`` of the ladder reaching ``target_recall`` (else the largest): (ef, recall, s/query)."""
+def _tune_ef(index, x, q_ids: np.ndarray, e_ids: np.ndarray, k: int, cfg: KnnConfig, *,
+             search_seconds: float | None = None):
+    """Smallest ``efSearch`` of the ladder reaching ``target_recall`` (else the largest): (ef, recall, s/query).
+
+    With ``search_seconds``, ``efSearch`` stops rising where searching all ``len(x)`` rows would take longer.
+    """
+    best = None
     for ef in _ef_ladder(k, cfg):
         index.hnsw.efSearch = ef
         t = time.perf_counter()
         _, ids = index.search(np.ascontiguousarray(x[q_ids]), k + 1)
         per_query = (time.perf_counter() - t) / len(q_ids)
-        rec = recall(strip_self(ids, ids.astype(np.float32), q_ids, k)[0], e_ids)
-        if rec >= cfg.target_recall:
+        if best is not None and search_seconds is not None and per_query * len(x) > search_seconds:
             break
-    return ef, rec, per_query
+        best = (ef, recall(strip_self(ids, ids.astype(np.float32), q_ids, k)[0], e_ids), per_query)
+        if best[1] >= cfg.target_recall:
+            break
+    return best
 
 
 def trial(x, k: int, cfg: KnnConfig, rng, *, half: bool) -> dict:
@@ -80,13 +93,25 @@ def trial(x, k: int, cfg: KnnConfig, rng, *, half: bool) -> dict:
     return {"sample_rows": int(m), "ef": int(ef), "sample_recall": round(float(rec), 4), "seconds": round(seconds, 1)}
 
 
-def hnsw_graph(x, k: int, cfg: KnnConfig, q_ids: np.ndarray, e_ids: np.ndarray, *, half: bool, progress: bool):
-    """The HNSW graph of every row: ``(ids, sims, recall, info)``, ``efSearch`` tuned on the recall sample."""
+def hnsw_graph(x, k: int, cfg: KnnConfig, q_ids: np.ndarray, e_ids: np.ndarray, *, half: bool, progress: bool,
+               deadline: float | None = None):
+    """The HNSW graph of every row: ``(ids, sims, recall, info)``, ``efSearch`` tuned on the recall sample.
+
+    Raises
+    ------
+    OverBudget
+        The build passed ``deadline`` (a ``time.perf_counter()`` value), or even the smallest ``efSearch``
+        would search past it; nothing more is spent then.
+    """
     t0 = time.perf_counter()
     index = _index(x.shape[1], cfg, half=half)
-    _add(index, x, desc="HNSW build" if progress else None)
+    _add(index, x, desc="HNSW build" if progress else None, deadline=deadline)
     build = time.perf_counter() - t0
-    ef, rec, _ = _tune_ef(index, x, q_ids, e_ids, k, cfg)
+    left = None if deadline is None else deadline - time.perf_counter()
+    ef, rec, per_query = _tune_ef(index, x, q_ids, e_ids, k, cfg, search_seconds=left)
+    if left is not None and per_query * len(x) > deadline - time.perf_counter():
+        raise OverBudget(f"searching all rows at efSearch {ef} would take about "
+                         f"{per_query * len(x):.0f} s, past the time budget")
     index.hnsw.efSearch = ef
     ids, sims = search_index(index, x, k + 1, cfg.batch_size, "HNSW k-NN" if progress else None)
     del index
