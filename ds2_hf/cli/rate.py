@@ -53,8 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local (default) or ray: requests / vLLM engines on a Ray cluster via Ray Data LLM")
     g.add_argument("--ray-address", default=None, help="Ray cluster to join (default: the running Ray, else local)")
-    g.add_argument("--ray-concurrency", type=int, default=1,
-                   help="request actors (servers) or vLLM replicas (backend vllm) (default 1)")
+    g.add_argument("--ray-concurrency", type=int, default=None,
+                   help="request actors, i.e. requests in flight (servers; default --max-concurrency), or vLLM "
+                   "replicas (backend vllm; default 1)")
     g.add_argument("--ray-batch-size", type=int, default=16, help="rows per Ray Data batch (default 16)")
     g.add_argument("--ray-qps", type=int, default=None, help="requests per second per actor (servers)")
     g.add_argument("--engine-kwargs", default=None, metavar="JSON",

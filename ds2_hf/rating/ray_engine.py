@@ -55,9 +55,14 @@ class RayOptions:
 
     Parameters
     ----------
-    concurrency : int, default 1
-        Servers: request actors posting in parallel. vLLM: engine replicas (data parallel), each on
+    concurrency : int, optional
+        Servers: request actors; each sends one request at a time (Ray's HTTP stage awaits a batch's requests
+        in turn), so this is the number of requests in flight. Default ``config.max_concurrency``, as the plain
+        remote backend. vLLM: engine replicas (data parallel; default 1), each on
         ``tensor_parallel_size * pipeline_parallel_size`` GPUs.
+    num_cpus : float, optional
+        CPUs reserved per request actor and per parsing task (default 0.125: they wait on the network, so
+        eight share a core).
     batch_size : int, default 16
         Rows per Ray Data batch handed to an actor.
     qps : int, optional
@@ -71,7 +76,8 @@ class RayOptions:
         The Ray cluster to join (``"auto"`` on a cluster node); default: the running Ray, else a local one.
     """
 
-    concurrency: int = 1
+    concurrency: int | None = None
+    num_cpus: float | None = None
     batch_size: int = 16
     qps: int | None = None
     engine_kwargs: dict = field(default_factory=dict)
@@ -80,8 +86,11 @@ class RayOptions:
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"RayOptions.{name}={getattr(self, name)!r} must be a positive integer")
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"RayOptions.{name}={value!r} must be a positive integer")
+        if self.num_cpus is not None and not self.num_cpus > 0:
+            raise ValueError(f"RayOptions.num_cpus={self.num_cpus!r} must be positive")
 
 
 # --- rows in, rows out: plain functions, shipped to Ray workers ----------------------------------------------
@@ -201,7 +210,7 @@ class RayBackend:
             if cfg.backend == "vllm":
                 engine = {"max_model_len": cfg.max_input_tokens + cfg.max_new_tokens, **opt.engine_kwargs}
                 pc = llm.vLLMEngineProcessorConfig(
-                    model_source=cfg.model, engine_kwargs=engine, concurrency=opt.concurrency,
+                    model_source=cfg.model, engine_kwargs=engine, concurrency=opt.concurrency or 1,
                     batch_size=opt.batch_size, accelerator_type=opt.accelerator_type, should_continue_on_error=True)
                 pre, post = _VllmPre(cfg, mode), _vllm_post
             else:
@@ -210,9 +219,12 @@ class RayBackend:
                     url=cfg.base_url.rstrip("/") + "/chat/completions",
                     headers={"Authorization": f"Bearer {key}"} if key else None, qps=opt.qps,
                     max_retries=cfg.max_retries, base_retry_wait_time_in_s=cfg.backoff_base,
-                    concurrency=opt.concurrency, batch_size=opt.batch_size)
+                    concurrency=opt.concurrency or cfg.max_concurrency, batch_size=opt.batch_size,
+                    http_request_stage={"num_cpus": opt.num_cpus or 0.125})
                 pre, post = _HttpPre(cfg, mode), _http_post
-            self._processors[mode] = llm.build_processor(pc, preprocess=pre, postprocess=post)
+            post_kwargs = None if cfg.backend == "vllm" else {"num_cpus": opt.num_cpus or 0.125}
+            self._processors[mode] = llm.build_processor(pc, preprocess=pre, postprocess=post,
+                                                         postprocess_map_kwargs=post_kwargs)
         return self._processors[mode]
 
     def _run(self, conversations: Sequence[str], mode: str, on_result: OnResult) -> None:

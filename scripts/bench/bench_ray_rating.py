@@ -7,8 +7,8 @@ against the plain remote backend on the same server in the same run.
 The server (tests/rating/server.py) hosts a tiny random-weight model and answers one request at a time; with
 ``--latency`` it holds every answer back that long outside its model lock, like a remote endpoint's network
 delay. Both paths use the ``vllm-server`` dialect in ``logprobs`` mode and a fresh rating cache; the plain path
-sends ``--concurrency`` requests at a time, the Ray path runs ``--actors`` request actors on a local Ray with 2
-CPUs (started once, before the timed runs).
+sends ``--concurrency`` requests at a time, the Ray path runs ``--actors`` request actors (default: the same
+number, an eighth of a CPU each) on a local Ray with 2 CPUs (started once, before the timed runs).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--concurrency", type=int, default=8, help="plain path: concurrent requests")
-    ap.add_argument("--actors", type=int, default=2, help="Ray path: request actors")
+    ap.add_argument("--actors", type=int, default=None, help="Ray path: request actors (default: --concurrency)")
     ap.add_argument("--ray-batch-size", type=int, default=16)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
