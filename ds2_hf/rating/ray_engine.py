@@ -222,9 +222,10 @@ class RayBackend:
                     concurrency=opt.concurrency or cfg.max_concurrency, batch_size=opt.batch_size,
                     http_request_stage={"num_cpus": opt.num_cpus or 0.125})
                 pre, post = _HttpPre(cfg, mode), _http_post
-            post_kwargs = None if cfg.backend == "vllm" else {"num_cpus": opt.num_cpus or 0.125}
+            # HTTP: the row functions take the actors' small CPU share, so Ray fuses them with the requests
+            small = None if cfg.backend == "vllm" else {"num_cpus": opt.num_cpus or 0.125}
             self._processors[mode] = llm.build_processor(pc, preprocess=pre, postprocess=post,
-                                                         postprocess_map_kwargs=post_kwargs)
+                                                         preprocess_map_kwargs=small, postprocess_map_kwargs=small)
         return self._processors[mode]
 
     def _run(self, conversations: Sequence[str], mode: str, on_result: OnResult) -> None:
