@@ -25,7 +25,7 @@ def split_pool(tmp_path_factory):
 def test_curate_takes_embeddings_from_a_npy_file(split_pool, capsys):
     f = split_pool
     rc = main(["curate", str(f / "ratings.parquet"), str(f / "out.parquet"), "--embeddings", str(f / "emb.npy"),
-               "--report", str(f / "r.json")])
+               "--report", str(f / "r.json"), "--knn-max-seconds", "0"])
     assert rc == 0, capsys.readouterr().err
     out = datasets.load_dataset("parquet", data_files=str(f / "out.parquet"), split="train")
     assert "embedding" not in out.column_names and "curated_rating" in out.column_names
@@ -35,7 +35,8 @@ def test_curate_takes_embeddings_from_a_npy_file(split_pool, capsys):
     assert main(["curate", str(f / "pool.parquet"), str(f / "ref.parquet")]) == 0
     ref = datasets.load_dataset("parquet", data_files=str(f / "ref.parquet"), split="train")
     assert (np.array(ref["curated_rating"]) == cur).mean() > 0.98
-    assert json.loads((f / "r.json").read_text())["n_rated"] == 1500
+    report = json.loads((f / "r.json").read_text())
+    assert report["n_rated"] == 1500 and report["config"]["knn"]["max_seconds"] is None
 
 
 def test_curate_npy_errors(split_pool, tmp_path, capsys):

@@ -218,3 +218,18 @@ def test_hnsw_stops_at_its_deadline_and_escalation_accepts_ivf(monkeypatch):
     g = build_knn_graph(x, 10, config=cfg, progress=False)
     assert g.method == "ivf" and [s["step"] for s in g.info["escalation"]][-2:] == ["hnsw", "accept"]
     assert "past the time budget" in g.info["escalation"][-2]["stopped"]
+
+
+def test_ivf_starts_with_fewer_probes_when_the_default_does_not_fit(monkeypatch, caplog):
+    x = simulate(6000, 16, seed=10).embeddings
+    cfg = KnnConfig(method="ivf", nlist=60, recall_sample=200, min_recall=0.5, target_recall=0.5, max_seconds=1.0)
+    # at this speed nprobe 8 is estimated above 1 s and nprobe 2 below it
+    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 3 * 6000 * 16 * (60 + 2 * 100) * 1.2)
+    with caplog.at_level("WARNING", logger="ds2_hf.knn"):
+        g = build_knn_graph(x, 5, config=cfg, progress=False)
+    steps = g.info["escalation"]
+    assert [s["step"] for s in steps[:2]] == ["ivf nprobe 8", "ivf nprobe 4"] and steps[2]["nprobe"] == 2
+    assert g.info["nprobe"] == 2 and g.method == "ivf" and "searching at nprobe=2" in caplog.text
+    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 1.0)  # nothing fits: nothing starts
+    with pytest.raises(ValueError, match=r"not started: ivf \(nprobe 1\) search estimated"):
+        build_knn_graph(x, 5, config=cfg, progress=False)

@@ -27,6 +27,9 @@ def add_curation_args(p: argparse.ArgumentParser) -> None:
                    help="faithful only: reproduce the reference code's doubled dataset (comparison only)")
     g.add_argument("--knn-method", choices=("auto", "exact", "ivf", "hnsw"), default="auto",
                    help="k-NN search (default: auto = exact for small data, IVF with measured recall above)")
+    g.add_argument("--knn-max-seconds", type=float, default=3600.0,
+                   help="longest estimated k-NN search that may start (default 3600; 0 = no limit); above it the "
+                   "search escalates or stops with the estimate")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     g.add_argument("--overwrite", action="store_true", help="replace existing curation columns")
 
@@ -39,7 +42,7 @@ def curator_from_args(args: argparse.Namespace):
         method=args.method, num_classes=args.num_classes, confidence_threshold=args.confidence_threshold,
         backoff=args.backoff, duplicate_quirk=args.duplicate_quirk, seed=args.seed,
         neighbourhood_prior={"auto": "auto", "on": True, "off": False}[args.neighbourhood_prior],
-        knn=KnnConfig(method=args.knn_method, seed=args.seed),
+        knn=KnnConfig(method=args.knn_method, seed=args.seed, max_seconds=args.knn_max_seconds or None),
     )
     return Curator(config, rating_column=args.rating_column, embedding_column=args.embedding_column,
                    overwrite=args.overwrite)

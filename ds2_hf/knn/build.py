@@ -2,7 +2,7 @@
 
 ``method="auto"`` searches exactly while ``N**2 * d <= exact_max_work`` and with IVF above it. IVF raises
 ``nprobe`` from 8 while the recall measured on a query sample is below ``target_recall`` and the estimated search
-time stays within ``max_seconds``. When even the best affordable ``nprobe`` leaves recall below ``min_recall``,
+time stays within ``max_seconds`` (and starts lower when even 8 probes would not fit it). When even the best affordable ``nprobe`` leaves recall below ``min_recall``,
 the graph escalates, taking the first option that fits the time and memory budgets:
 
 1. exact search (the data are not clusterable enough for IVF, but small enough to search exactly);
@@ -163,8 +163,14 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
         return ivf_cost(n, d, k, p, nlist, float(sizes[q_probes[:, :p]].sum(axis=1).mean()), job.speed())
 
     nprobe = min(cfg.nprobe, nlist)
-    job.check(cost(nprobe))
     steps = []
+    while nprobe > 1 and job.over_budget(cost(nprobe)):  # too big to search at the starting nprobe: fewer probes
+        steps.append({"step": f"ivf nprobe {nprobe}", "skipped": job.over_budget(cost(nprobe))})
+        nprobe //= 2
+    job.check(cost(nprobe))
+    if steps:
+        logger.warning("IVF search at nprobe=%d %s; searching at nprobe=%d (recall measured below)",
+                       min(cfg.nprobe, nlist), steps[0]["skipped"], nprobe)
     while True:
         a_ids, a_sims = cell_search(x, index.members, index.offsets, q_ids, q_probes[:, :nprobe], k + 1,
                                     max_block=ivf._BLOCK, kernel=job.kernel)
