@@ -104,8 +104,15 @@ def test_ray_engine_checks_url_model_and_key_before_ray_work(wordlevel_dir, ray_
         monkeypatch.setenv("VLLM_API_KEY", "s3cr3t-key")
         rated, stats = rate(ds, _cfg(srv, tmp_path), engine="ray")  # the key reaches the Ray request actors
         assert stats.rated == 3 and srv.faults.requests == 3
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there (a port never served: no pooled keep-alive connection to it)
+    cfg = _cfg(srv, tmp_path / "fresh").replace(base_url=f"http://127.0.0.1:{port}/v1", max_retries=1)
     with pytest.raises(ServerUnreachableError, match="cannot connect"):
-        rate(ds, _cfg(srv, tmp_path / "fresh", max_retries=0), engine="ray")  # the server is gone
+        rate(ds, cfg, engine="ray")
 
 
 def test_cli_engine_ray(server, ray_session, tmp_path, capsys):
