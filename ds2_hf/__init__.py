@@ -31,10 +31,13 @@ _LAZY = {
     "embed_texts": "ds2_hf.embedding",
     "EmbeddingBackend": "ds2_hf.embedding",
     "EmbeddingError": "ds2_hf.embedding",
+    "embed_on_ray": "ds2_hf.embedding_scale",
+    "embed_multi_process": "ds2_hf.embedding_scale",
     # k-NN
     "KnnConfig": "ds2_hf.knn",
     "KnnGraph": "ds2_hf.knn",
     "build_knn_graph": "ds2_hf.knn",
+    "load_embeddings": "ds2_hf.knn",
     # curation
     "CurationConfig": "ds2_hf.curation",
     "CurationResult": "ds2_hf.curation",
@@ -55,6 +58,7 @@ _LAZY = {
     "Rater": "ds2_hf.rating",
     "RatingConfig": "ds2_hf.rating",
     "rate": "ds2_hf.rating",
+    "RayOptions": "ds2_hf.rating.ray_engine",
     # hub
     "save_subset": "ds2_hf.hub",
     "push_subset": "ds2_hf.hub",

@@ -29,6 +29,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "cleanlab": ("cleanlab", "bench"),
     "matplotlib": ("matplotlib", None),  # core dependency
     "httpx": ("httpx", "rate"),
+    "ray": ("ray[data]", "ray"),
 }
 
 

@@ -350,6 +350,11 @@ class SentenceTransformerBackend:
     def dim(self) -> int:
         return self._dim
 
+    @property
+    def model(self):
+        """The loaded ``SentenceTransformer`` (e.g. for its multi-process pool)."""
+        return self._model
+
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = self._model.encode(
             list(texts),

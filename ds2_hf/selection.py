@@ -641,7 +641,7 @@ def select_indices(
     ...                duplicates=[-1, -1, 7, 7, -1])  # rows 2 and 3 are copies: one of them
     array([2, 0, 1])
     >>> select_indices("confident", k=2, scores=[1, 1, 1], long_tail=[0.9, 0.5, 0.1],
-    ...                posterior=[[0.3, 0.7], [0.05, 0.95], [0.02, 0.98]])  # row 0 is the least certain
+    ...                posterior=[[0.3, 0.7], [0.005, 0.995], [0.002, 0.998]])  # row 0 is the least certain
     array([1, 2])
     >>> select_indices("score", k=None, scores=[3, 5, 4, 5], threshold=4)
     array([1, 3, 2])

@@ -232,8 +232,8 @@ def test_truncate():
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="knn method='hnsw'"):
-        KnnConfig(method="hnsw")
+    with pytest.raises(ValueError, match="knn method='annoy'"):
+        KnnConfig(method="annoy")
     with pytest.raises(ValueError, match="min_recall=0"):
         KnnConfig(min_recall=0)
     with pytest.raises(ValueError, match="min_recall=1.5"):
@@ -269,7 +269,7 @@ def test_nprobe_rises_to_the_target_recall_without_falling_back():
 
 
 def test_ivf_search_in_parts_equals_one_pass(monkeypatch):
-    import ds2_hf.knn as knn_module
+    import ds2_hf.knn.ivf as knn_module
 
     x = simulate(3000, 16, seed=6).embeddings
     cfg = KnnConfig(method="ivf", nlist=30, nprobe=4, max_nprobe=4, min_recall=0.5, recall_sample=200)

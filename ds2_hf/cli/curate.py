@@ -45,8 +45,11 @@ def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = Fals
     g.add_argument("--near-duplicate-threshold", type=float, default=0.995,
                    help="cosine similarity from which rows of different prompts are near duplicates "
                    "(default: 0.995; 1.01 = exact duplicates only)")
-    g.add_argument("--knn-method", choices=("auto", "exact", "ivf"), default="auto",
+    g.add_argument("--knn-method", choices=("auto", "exact", "ivf", "hnsw"), default="auto",
                    help="k-NN search (default: auto = exact for small data, IVF with measured recall above)")
+    g.add_argument("--knn-max-seconds", type=float, default=3600.0,
+                   help="longest estimated k-NN search that may start (default 3600; 0 = no limit); above it the "
+                   "search escalates or stops with the estimate")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     g.add_argument("--overwrite", action="store_true", help="replace existing curation columns")
 
@@ -59,7 +62,7 @@ def curator_from_args(args: argparse.Namespace):
         method=args.method, num_classes=args.num_classes, confidence_threshold=args.confidence_threshold,
         backoff=args.backoff, duplicate_quirk=args.duplicate_quirk, seed=args.seed,
         neighbourhood_prior={"auto": "auto", "on": True, "off": False}[args.neighbourhood_prior],
-        knn=KnnConfig(method=args.knn_method, seed=args.seed),
+        knn=KnnConfig(method=args.knn_method, seed=args.seed, max_seconds=args.knn_max_seconds or None),
         near_duplicate_threshold=None if args.near_duplicate_threshold > 1 else args.near_duplicate_threshold,
     )
     columns = args.rating_column if isinstance(args.rating_column, list) else None
@@ -130,17 +133,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Estimate the rater's score transition matrix, flag mis-rated rows, correct them and score "
         "each row's rarity. Adds curated_rating, curation_confidence, misrated, long_tail_score, duplicate_group "
         "(and curation_posterior with the joint method). A guard checks that neighbours share the rated quality "
-        "and withholds the corrections when they do not; its verdict is printed and written to the report. INPUT needs a rating column and an embedding column "
-        "(run `ds2 embed` first, or `ds2 run`, which embeds when needed).",
+        "and withholds the corrections when they do not; its verdict is printed and written to the report. INPUT "
+        "needs a rating column and an embedding column (run `ds2 embed` first, or `ds2 run`, which embeds when "
+        "needed), or --embeddings FILE.npy.",
         epilog="examples:\n  ds2 curate pool_emb.parquet curated.parquet --report curation.json\n"
         "  ds2 curate pool_emb/ curated/ --method faithful\n"
-        "  ds2 curate pool_emb/ fused/ --rating-column gpt --rating-column llama --audit-column human",
+        "  ds2 curate pool_emb/ fused/ --rating-column gpt --rating-column llama --audit-column human\n"
+        "  ds2 curate rated.parquet curated.parquet --embeddings emb_f16.npy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
     p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
     p.add_argument("--report", metavar="FILE", help="also write the curation report as JSON to FILE")
+    p.add_argument("--embeddings", metavar="FILE.npy",
+                   help="take the embeddings from an (N, d) .npy file (float16 or float32, row i for INPUT's row i; "
+                   "memory-mapped) instead of INPUT's embedding column")
     add_curation_args(p, several_raters=True)
     p.set_defaults(func=run)
     return p
@@ -151,10 +159,27 @@ def run(args: argparse.Namespace) -> int:
 
     ds = io.load(args.input, split=args.split)
     curator = curator_from_args(args)
-    out = curator.fit_transform(ds)
+    if args.embeddings:
+        _fit_on_npy(curator, ds, args.embeddings)
+        out = curator.transform(ds)
+    else:
+        out = curator.fit_transform(ds)
     io.save(out, args.output)
     if args.report:
         io.write_json(curator.report_, args.report)
     print_summary(curator.report_)
     print(f"wrote {len(out)} rows to {args.output}")
     return 0
+
+
+def _fit_on_npy(curator, ds, path: str) -> None:
+    """Fit ``curator`` on INPUT (ratings, text) and the embeddings of a ``.npy`` file (memory-mapped, not copied)."""
+    from ..knn import load_embeddings
+
+    emb = load_embeddings(path)
+    if len(emb) != len(ds):
+        raise ValueError(
+            f"--embeddings {path!r} holds {len(emb)} rows but the input has {len(ds)}; the file needs one row per "
+            "input row, in the same order"
+        )
+    curator.fit(ds, embeddings=emb)

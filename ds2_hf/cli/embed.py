@@ -42,6 +42,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--prompt", help="ST only: prefix every text with this instruction (default: none)")
     p.add_argument("--device", help="ST only: cpu, cuda, cuda:1, ...")
     p.add_argument("--no-normalize", dest="normalize", action="store_false", help="keep raw (un-normalised) vectors")
+    g = p.add_argument_group("scale out (ds2_hf.embedding_scale)")
+    g.add_argument("--engine", choices=("local", "ray", "multi-process"), default="local",
+                   help="local (default), ray (an actor pool of embedders on Ray Data) or multi-process "
+                   "(Sentence Transformers' pool, one process per --devices entry)")
+    g.add_argument("--actors", type=int, default=1, help="ray: actors in the pool (default 1)")
+    g.add_argument("--gpus-per-actor", type=float, default=0, help="ray: GPUs per actor (default 0: CPU)")
+    g.add_argument("--ray-address", default=None, help="ray: the cluster to join (default: running or local)")
+    g.add_argument("--devices", default=None, help="multi-process: comma-separated devices, e.g. cuda:0,cuda:1")
+    g.add_argument("--vectors-out", metavar="FILE.npy", help="ray / multi-process: also keep the vectors here "
+                   "(an (N, d) .npy for `ds2 curate --embeddings`)")
     p.set_defaults(func=run)
     return p
 
@@ -67,7 +77,18 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     dataset = io.load(args.input, split=args.split)
-    out = embed(dataset, config)
+    if args.engine == "ray":
+        from ..embedding_scale import embed_on_ray
+
+        out = embed_on_ray(dataset, config, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
+                           out_path=args.vectors_out, address=args.ray_address)
+    elif args.engine == "multi-process":
+        from ..embedding_scale import embed_multi_process
+
+        devices = [d for d in (args.devices or "").split(",") if d]
+        out = embed_multi_process(dataset, config, devices=devices, out_path=args.vectors_out)
+    else:
+        out = embed(dataset, config)
     dest = io.save(out, args.output)
     dim = out.features[config.column].length
     print(f"wrote {len(out)} rows with {config.column!r} ({dim}-d float32) to {dest}")

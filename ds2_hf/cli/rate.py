@@ -49,6 +49,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--column-prefix", default="", help="prefix of the output columns, e.g. gpt4o_")
     p.add_argument("--overwrite", action="store_true", help="replace existing rating columns")
     p.add_argument("--stats", default=None, metavar="JSON", help="also write the run statistics to this file")
+    g = p.add_argument_group("Ray engine (--engine ray)")
+    g.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local (default) or ray: requests / vLLM engines on a Ray cluster via Ray Data LLM")
+    g.add_argument("--ray-address", default=None, help="Ray cluster to join (default: the running Ray, else local)")
+    g.add_argument("--ray-concurrency", type=int, default=None,
+                   help="request actors, i.e. requests in flight (servers; default --max-concurrency), or vLLM "
+                   "replicas (backend vllm; default 1)")
+    g.add_argument("--ray-batch-size", type=int, default=16, help="rows per Ray Data batch (default 16)")
+    g.add_argument("--ray-qps", type=int, default=None, help="requests per second per actor (servers)")
+    g.add_argument("--engine-kwargs", default=None, metavar="JSON",
+                   help='vLLM engine arguments, e.g. \'{"tensor_parallel_size": 2}\' (backend vllm)')
     p.set_defaults(func=run)
     return p
 
@@ -71,9 +82,16 @@ def run(args: argparse.Namespace) -> int:
         load_in_4bit=args.load_in_4bit, cache=not args.no_cache, cache_path=args.cache_path,
         column_prefix=args.column_prefix, overwrite=args.overwrite,
     )
+    ray = None
+    if args.engine == "ray":
+        from ..rating.ray_engine import RayOptions
+
+        ray = RayOptions(concurrency=args.ray_concurrency, batch_size=args.ray_batch_size, qps=args.ray_qps,
+                         engine_kwargs=json.loads(args.engine_kwargs) if args.engine_kwargs else {},
+                         address=args.ray_address)
     dataset = io.load(args.input, split=args.split)
     try:
-        rated, stats = rate(dataset, config)
+        rated, stats = rate(dataset, config, engine=args.engine, ray=ray)
     except FatalBackendError as err:
         print(f"ds2 rate: error: {err}", file=sys.stderr)
         return 1

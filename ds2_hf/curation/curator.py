@@ -152,8 +152,12 @@ class Curator:
         self.result_: CurationResult | None = None
 
     # -- fitting -------------------------------------------------------------------------------------------
-    def fit(self, data, ratings=None) -> Curator:
-        """Fit on a :class:`datasets.Dataset`, a column dict, or ``(embeddings, ratings)`` arrays."""
+    def fit(self, data, ratings=None, *, embeddings=None) -> Curator:
+        """Fit on a :class:`datasets.Dataset`, a column dict, or ``(embeddings, ratings)`` arrays.
+
+        ``embeddings`` (an (N, d) array, e.g. a memory-mapped float16 ``.npy`` file) replaces the dataset's
+        embedding column; its rows are the dataset's rows in order.
+        """
         if ratings is None and self.rating_columns is not None:
             return self._fit_raters(data)
         structure: dict = {}
@@ -161,13 +165,21 @@ class Curator:
             emb, rat = data, ratings
         else:
             if _is_dataset(data):
-                for name, option, fix in ((self.embedding_column, "embedding_column",
-                                           "embed the rows first (ds2_hf.embed / `ds2 embed`)"),
-                                          (self.rating_column, "rating_column",
-                                           "rate the rows first (ds2_hf.Rater / `ds2 rate`)")):
+                needed = [(self.rating_column, "rating_column", "rate the rows first (ds2_hf.Rater / `ds2 rate`)")]
+                if embeddings is None:
+                    needed.insert(0, (self.embedding_column, "embedding_column",
+                                      "embed the rows first (ds2_hf.embed / `ds2 embed`)"))
+                for name, option, fix in needed:
                     _column(dict.fromkeys(data.column_names), name, option, fix)
                 check_no_overwrite(data.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
-                emb = _embeddings(data.with_format("numpy", columns=[self.embedding_column])[:][self.embedding_column])
+                if embeddings is not None:
+                    if len(embeddings) != len(data):
+                        raise ValueError(f"embeddings have {len(embeddings)} rows but the dataset has {len(data)}; "
+                                         "pass one embedding row per dataset row, in the same order")
+                    emb = embeddings
+                else:
+                    emb = _embeddings(
+                        data.with_format("numpy", columns=[self.embedding_column])[:][self.embedding_column])
                 arrow = data.with_format("arrow", columns=[self.rating_column])[:][self.rating_column]
                 rat = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
             else:

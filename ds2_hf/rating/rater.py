@@ -145,6 +145,11 @@ class Rater:
         config, pickled or logged; processes started by ``map(num_proc=...)`` read it from the environment.
     backend : RatingBackend or str, optional
         A ready backend object (otherwise made from ``config.backend``), or the name of one (the config field).
+    engine : {"local", "ray"}, default "local"
+        ``"ray"`` sends the requests (or runs vLLM engines) on a Ray cluster through a Ray Data LLM processor
+        (:mod:`ds2_hf.rating.ray_engine`); the cache, parsing and columns are the same.
+    ray : RayOptions, optional
+        Options of the Ray engine (actors / replicas, batch size, vLLM engine arguments).
 
     Examples
     --------
@@ -157,7 +162,7 @@ class Rater:
     """
 
     def __init__(self, config: RatingConfig | None = None, /, *, api_key: str | None = None,
-                 backend: RatingBackend | str | None = None, **options):
+                 backend: RatingBackend | str | None = None, engine: str = "local", ray=None, **options):
         if isinstance(backend, str):  # the config field `backend` ("transformers", "openai", ...)
             options["backend"], backend = backend, None
         if config is None:
@@ -166,7 +171,12 @@ class Rater:
             config = config.replace(**options)
         if not isinstance(config, RatingConfig):
             raise TypeError(f"config must be a RatingConfig, got {type(config).__name__}")
+        from .ray_engine import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r} is not supported; expected one of {ENGINES}")
         self.config = config
+        self.engine, self.ray_options = engine, ray
         self._api_key = api_key
         self._backend = backend
         self._cache: RatingCache | None = None
@@ -176,10 +186,10 @@ class Rater:
 
     # --- pickling / fingerprinting: configuration only ---------------------------------------------------------
     def __getstate__(self):
-        return {"config": self.config}
+        return {"config": self.config, "engine": self.engine, "ray": self.ray_options}
 
     def __setstate__(self, state):
-        self.__init__(state["config"])
+        self.__init__(state["config"], engine=state.get("engine", "local"), ray=state.get("ray"))
 
     def __repr__(self) -> str:
         c = self.config
@@ -188,6 +198,10 @@ class Rater:
     # --- lazy resources ----------------------------------------------------------------------------------------
     @property
     def backend(self) -> RatingBackend:
+        if self._backend is None and self.engine == "ray":
+            from .ray_engine import RayBackend
+
+            self._backend = RayBackend(self.config, self.ray_options, api_key=self._api_key)
         if self._backend is None:
             config = self.config
             if self._rank is not None and config.backend == "transformers" and config.device in (None, "cuda"):
@@ -341,7 +355,7 @@ class Rater:
 
 def rate(dataset, config: RatingConfig | None = None, /, *, api_key: str | None = None,
          backend: RatingBackend | str | None = None, batch_size: int | None = None, num_proc: int | None = None,
-         desc: str = "Rating", **options):
+         desc: str = "Rating", engine: str = "local", ray=None, **options):
     """Rate every row of ``dataset``; return the rated dataset and the run's :class:`RatingStats`.
 
     Unlike a bare ``dataset.map(Rater(...))``, this always consults the rating cache rather than a ``datasets``
@@ -361,6 +375,11 @@ def rate(dataset, config: RatingConfig | None = None, /, *, api_key: str | None 
         ``8 * max_concurrency`` for servers, ``4 * batch_size`` locally).
     num_proc : int, optional
         Processes for ``map`` (one model per process; statistics then cover the main process only).
+    engine : {"local", "ray"}, default "local"
+        ``"ray"``: the requests, or vLLM engines, run on a Ray cluster (:mod:`ds2_hf.rating.ray_engine`); each
+        ``map`` batch (default 8192 rows) is one Ray Data run.
+    ray : RayOptions, optional
+        Options of the Ray engine.
 
     Returns
     -------
@@ -373,8 +392,11 @@ def rate(dataset, config: RatingConfig | None = None, /, *, api_key: str | None 
     ...                     base_url="http://localhost:8000/v1", mode="logprobs")      # doctest: +SKIP
     >>> print(stats)                                                                   # doctest: +SKIP
     """
-    rater = Rater(config, api_key=api_key, backend=backend, **options)
+    rater = Rater(config, api_key=api_key, backend=backend, engine=engine, ray=ray, **options)
     cfg = rater.config
+    if engine == "ray":
+        rater.backend  # a backend the Ray engine cannot run -> clear error before any work
+        batch_size = batch_size or 8192
     check_no_overwrite(dataset.column_names, cfg.columns(), option="column_prefix", overwrite=cfg.overwrite)
     cfg.formatter().resolve(dataset.column_names)  # unknown format -> clear error before any model loads
     if batch_size is None:

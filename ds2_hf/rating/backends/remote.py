@@ -124,6 +124,44 @@ def distribution_from_top_logprobs(top: Sequence[Any], following: Sequence[Any] 
     return [p / mass for p in probs[1:]], min(1.0, mass)
 
 
+def _usage(resp) -> tuple[int, int]:
+    usage = _get(resp, "usage")
+    if usage is None:
+        return 0, 0
+    return int(_get(usage, "prompt_tokens", 0) or 0), int(_get(usage, "completion_tokens", 0) or 0)
+
+
+def parse_response(resp, mode: str, *, prefilled: bool, retries: int = 0) -> RawResult:
+    """A chat-completions response (object or JSON dict) -> :class:`RawResult`.
+
+    ``prefilled``: the answer continues the prefix (vLLM ``continue_final_message``), so the score is the first
+    generated token; otherwise it is the number after ``"Overall rating":`` in the generated JSON. Raises
+    ``_RowFailure`` when the answer holds no usable score distribution.
+    """
+    p, c = _usage(resp)
+    if mode == "generate":
+        text = _get(_get(_get(resp, "choices")[0], "message"), "content")
+        return RawResult(text=text or "", prompt_tokens=p, completion_tokens=c, retries=retries)
+    content = _get(_get(_get(resp, "choices")[0], "logprobs"), "content") or []
+    if prefilled:
+        pos = 0 if content else None
+    else:
+        pos, seen = None, ""
+        for i, item in enumerate(content):
+            if _OVERALL_AT.search(seen) and str(_get(item, "token", "")).strip()[:1] in _DIGITS:
+                pos = i
+                break
+            seen += str(_get(item, "token", ""))
+    if pos is None:
+        raise _RowFailure("logprobs: the answer has no overall-rating number to read probabilities at", retries)
+    chosen = str(_get(content[pos], "token", "")).strip()
+    following = _get(content[pos + 1], "top_logprobs") if chosen == "1" and pos + 1 < len(content) else None
+    dist, mass = distribution_from_top_logprobs(_get(content[pos], "top_logprobs") or [], following)
+    if dist is None:
+        raise _RowFailure("logprobs: no score token 1-10 among the top alternatives", retries)
+    return RawResult(distribution=dist, score_mass=mass, prompt_tokens=p, completion_tokens=c, retries=retries)
+
+
 class RemoteBackend:
     """Rate through a chat-completions server (see the module docstring).
 
@@ -274,62 +312,63 @@ class RemoteBackend:
             return f"context_length: HTTP {status}: {body[:200]}"
         return f"http_{status}: {body[:200]}"
 
-    @staticmethod
-    def _usage(resp) -> tuple[int, int]:
-        usage = _get(resp, "usage")
-        if usage is None:
-            return 0, 0
-        return int(_get(usage, "prompt_tokens", 0) or 0), int(_get(usage, "completion_tokens", 0) or 0)
-
-    def _generate_one(self, conversation: str) -> RawResult:
+    def request(self, conversation: str, mode: str) -> tuple[list[dict], dict, dict]:
+        """``(messages, chat_completion kwargs, extra_body)`` of the request rating one sample in ``mode``."""
         cfg = self.config
+        if mode == "logprobs":
+            if cfg.backend == "vllm-server":
+                messages = cfg.prompt.prefixed_messages(conversation)
+                extra = {"continue_final_message": True, "add_generation_prompt": False}
+                kwargs = {"max_tokens": 2}
+            else:
+                messages = cfg.prompt.messages(conversation)
+                kwargs, extra = self._structured()
+                kwargs["max_tokens"] = cfg.max_new_tokens
+            return messages, {**kwargs, "temperature": 0.0, "logprobs": True, "top_logprobs": cfg.top_logprobs}, extra
         kwargs, extra = self._structured()
         sampling = {"temperature": cfg.temperature if cfg.do_sample else 0.0}
         if cfg.do_sample:
             sampling["top_p"] = cfg.top_p
             if cfg.backend == "vllm-server":
                 extra = {**extra, "top_k": cfg.top_k}
-        messages = cfg.prompt.messages(conversation)
-        resp, retries = self._with_retries(
-            lambda: self._chat(messages, max_tokens=cfg.max_new_tokens, extra_body=extra, **sampling, **kwargs)
-        )
-        text = _get(_get(resp.choices[0], "message"), "content")
-        p, c = self._usage(resp)
-        return RawResult(text=text or "", prompt_tokens=p, completion_tokens=c, retries=retries)
+        return cfg.prompt.messages(conversation), {"max_tokens": cfg.max_new_tokens, **sampling, **kwargs}, extra
 
-    def _score_one(self, conversation: str) -> RawResult:
+    def payload(self, conversation: str, mode: str) -> dict:
+        """The JSON body of that request, as ``InferenceClient`` sends it (for engines that post it themselves)."""
         cfg = self.config
-        if cfg.backend == "vllm-server":
-            messages = cfg.prompt.prefixed_messages(conversation)
-            extra = {"continue_final_message": True, "add_generation_prompt": False}
-            kwargs = {"max_tokens": 2}
-        else:
-            messages = cfg.prompt.messages(conversation)
-            kwargs, extra = self._structured()
-            kwargs["max_tokens"] = cfg.max_new_tokens
-        resp, retries = self._with_retries(
-            lambda: self._chat(messages, temperature=0.0, logprobs=True, top_logprobs=cfg.top_logprobs,
-                               extra_body=extra, **kwargs)
-        )
-        p, c = self._usage(resp)
-        content = _get(_get(resp.choices[0], "logprobs"), "content") or []
-        if cfg.backend == "vllm-server":
-            pos = 0 if content else None
-        else:
-            pos, seen = None, ""
-            for i, item in enumerate(content):
-                if _OVERALL_AT.search(seen) and str(_get(item, "token", "")).strip()[:1] in _DIGITS:
-                    pos = i
-                    break
-                seen += str(_get(item, "token", ""))
-        if pos is None:
-            raise _RowFailure("logprobs: the answer has no overall-rating number to read probabilities at", retries)
-        chosen = str(_get(content[pos], "token", "")).strip()
-        following = _get(content[pos + 1], "top_logprobs") if chosen == "1" and pos + 1 < len(content) else None
-        dist, mass = distribution_from_top_logprobs(_get(content[pos], "top_logprobs") or [], following)
-        if dist is None:
-            raise _RowFailure("logprobs: no score token 1-10 among the top alternatives", retries)
-        return RawResult(distribution=dist, score_mass=mass, prompt_tokens=p, completion_tokens=c, retries=retries)
+        messages, kwargs, extra = self.request(conversation, mode)
+        rf = kwargs.get("response_format")
+        if cfg.base_url and rf and rf.get("type") == "json_schema":  # InferenceClient sends TGI's grammar dialect
+            kwargs = {**kwargs, "response_format": {"type": "json_object", "value": rf["json_schema"]["schema"]}}
+        body = {"model": cfg.model or "dummy", "messages": messages, **kwargs}
+        if cfg.seed is not None:
+            body["seed"] = cfg.seed
+        return {**body, "stream": False, **extra}
+
+    def parse(self, resp, mode: str, retries: int = 0) -> RawResult:
+        """A chat-completions response (object or JSON dict) -> :class:`RawResult`; ``_RowFailure`` when unusable."""
+        return parse_response(resp, mode, prefilled=self.config.backend == "vllm-server", retries=retries)
+
+    def _guarded(self, one: Callable[[str], RawResult], conversation: str) -> RawResult:
+        """``one(conversation)`` with row failures as results; only :class:`FatalBackendError` propagates."""
+        try:
+            return one(conversation)
+        except _RowFailure as f:
+            return RawResult(error=f.reason, retries=f.retries)
+        except FatalBackendError:
+            raise
+        except Exception as err:  # a malformed response must not take the run down
+            return RawResult(error=f"bad_response: {self._scrub(type(err).__name__ + ': ' + str(err))[:200]}")
+
+    def rate_one(self, conversation: str, mode: str) -> RawResult:
+        """Rate one sample now, in this thread (retries included); raises only :class:`FatalBackendError`."""
+        self.client()
+        return self._guarded(lambda c: self._one(c, mode), conversation)
+
+    def _one(self, conversation: str, mode: str) -> RawResult:
+        messages, kwargs, extra = self.request(conversation, mode)
+        resp, retries = self._with_retries(lambda: self._chat(messages, extra_body=extra, **kwargs))
+        return self.parse(resp, mode, retries)
 
     # --- fan-out -------------------------------------------------------------------------------------------
     def _run(self, conversations: Sequence[str], one: Callable[[str], RawResult], on_result: OnResult) -> None:
@@ -338,14 +377,7 @@ class RemoteBackend:
             return
 
         def task(i: int) -> tuple[int, RawResult]:
-            try:
-                return i, one(conversations[i])
-            except _RowFailure as f:
-                return i, RawResult(error=f.reason, retries=f.retries)
-            except FatalBackendError:
-                raise
-            except Exception as err:  # a malformed response must not take the run down
-                return i, RawResult(error=f"bad_response: {self._scrub(type(err).__name__ + ': ' + str(err))[:200]}")
+            return i, self._guarded(one, conversations[i])
 
         with ThreadPoolExecutor(max_workers=self.config.max_concurrency, thread_name_prefix="ds2-rate") as pool:
             pending = {pool.submit(task, i) for i in range(len(conversations))}
@@ -361,7 +393,7 @@ class RemoteBackend:
                 raise
 
     def generate(self, conversations: Sequence[str], on_result: OnResult) -> None:
-        self._run(conversations, self._generate_one, on_result)
+        self._run(conversations, lambda c: self._one(c, "generate"), on_result)
 
     def score(self, conversations: Sequence[str], on_result: OnResult) -> None:
-        self._run(conversations, self._score_one, on_result)
+        self._run(conversations, lambda c: self._one(c, "logprobs"), on_result)

@@ -1,0 +1,103 @@
+"""What a search will cost, estimated before it starts: multiply-adds, seconds at this machine's speed, memory.
+
+The speed is measured once per process, device and dimension: a timed top-k product of 4,096 queries against
+1,024 rows (the shape of one IVF cell product, including faiss' top-k selection), about 0.1 s on a CPU.
+Exact search is the same product over all rows, so its estimate is ``N**2 * d`` multiply-adds at that speed; the
+IVF estimate counts, per query, the centroid scores and the rows of the probed cells as measured on the recall
+sample. A search whose estimate exceeds ``KnnConfig.max_seconds`` or whose memory exceeds the budget is never
+started (:mod:`ds2_hf.knn.build` escalates or raises instead).
+
+Examples
+--------
+>>> from ds2_hf.knn.cost import Cost, human_seconds
+>>> human_seconds(90), human_seconds(5400), human_seconds(5e5)
+('90 s', '90 min', '5.8 days')
+>>> c = Cost("exact", madds=1e16, bytes=2e9, speed=2e10)
+>>> c.seconds, c.over_budget(max_seconds=3600, max_bytes=8e9)
+(500000.0, 'estimated 5.8 days (1e+16 multiply-adds at 2e+10/s) > max_seconds=3600')
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+_SPEED: dict[tuple[str, int], float] = {}
+# The IVF cell search runs at about a third of the calibrated product speed (gathering each cell's rows and
+# queries, merging the candidates): 120k x 64 clustered, nprobe 8 and 128, measured 3-5 times the product-only
+# estimate on this project's 2-core machine.
+IVF_OVERHEAD = 3.0
+
+
+def measured_speed(kernel, d: int) -> float:
+    """Multiply-adds per second of ``kernel.knn`` at dimension ``d`` (measured once per process, best of 3)."""
+    key = (kernel.name, int(d))
+    if key not in _SPEED:
+        rng = np.random.default_rng(0)
+        xq = rng.standard_normal((4096, d)).astype(np.float32)
+        xb = rng.standard_normal((1024, d)).astype(np.float32)
+        kernel.knn(xq[:64], xb[:128], 8)  # warm-up (thread pool, GPU context)
+        best = np.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            kernel.knn(xq, xb, 41)
+            best = min(best, time.perf_counter() - t)
+        _SPEED[key] = len(xq) * len(xb) * d / max(best, 1e-6)
+    return _SPEED[key]
+
+
+def human_seconds(s: float) -> str:
+    """``90 s``, ``90 min``, ``3.2 h``, ``5.8 days``."""
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """An estimate: ``madds`` multiply-adds at ``speed`` per second, ``bytes`` of memory held by the search."""
+
+    what: str
+    madds: float
+    bytes: float
+    speed: float
+
+    @property
+    def seconds(self) -> float:
+        return self.madds / self.speed
+
+    def over_budget(self, *, max_seconds: float | None, max_bytes: float) -> str | None:
+        """Why the search must not start, or ``None`` when it fits."""
+        if max_seconds is not None and self.seconds > max_seconds:
+            return (f"estimated {human_seconds(self.seconds)} ({self.madds:.0e} multiply-adds at {self.speed:.0e}/s) "
+                    f"> max_seconds={max_seconds:g}")
+        if self.bytes > max_bytes:
+            return f"needs about {self.bytes / 1e9:.1f} GB > the memory budget of {max_bytes / 1e9:.1f} GB"
+        return None
+
+    def as_dict(self) -> dict:
+        return {"what": self.what, "multiply_adds": float(f"{self.madds:.3g}"),
+                "seconds": round(self.seconds, 1), "gb": round(self.bytes / 1e9, 2)}
+
+
+def exact_cost(n: int, d: int, k: int, speed: float, *, in_memory: bool) -> Cost:
+    """All-pairs products; a flat index copies in-memory rows, memory-mapped rows are read in blocks."""
+    held = n * (k + 1) * 12 + (n * d * 4 if in_memory else 0)
+    return Cost("exact", float(n) * n * d, held, speed)
+
+
+def ivf_cost(n: int, d: int, k: int, nprobe: int, nlist: int, probed_rows: float, speed: float) -> Cost:
+    """IVF search of ``n`` queries scoring ``nlist`` centroids and ``probed_rows`` cell rows each (mean)."""
+    held = n * nprobe * 4 + n * 16 + min(1 << 30, n * nprobe * (k + 1) * 8) + n * k * 12
+    return Cost(f"ivf (nprobe {nprobe})", IVF_OVERHEAD * float(n) * d * (nlist + probed_rows), held, speed)
+
+
+def hnsw_bytes(n: int, d: int, m: int, k: int, *, half: bool) -> float:
+    """An HNSW index over ``n`` rows (vectors plus about ``2 m`` links of 4 bytes each) and the graph."""
+    return n * ((2 if half else 4) * d + 8 * m) + n * k * 12
