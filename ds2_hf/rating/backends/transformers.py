@@ -58,27 +58,35 @@ class TransformersBackend:
         self.config = config
         self._model = model
         self._tokenizer = tokenizer
+        self._source = None
         self._score_tokens: ScoreTokens | None = None
 
     # --- loading -------------------------------------------------------------------------------------------
     def identity(self) -> dict:
-        return {"backend": "transformers", "model": self.config.model, "revision": self.config.revision}
+        return {"backend": "transformers", "model": self.config.model_name, "revision": self.config.revision}
+
+    @property
+    def source(self):
+        """Where the model is (resolved once: a missing file or an unreachable Hub fails here, in one line)."""
+        if self._source is None:
+            from ...causal_lm import resolve_model
+
+            self._source = resolve_model(self.config.model, gguf_file=self.config.gguf_file,
+                                         revision=self.config.revision)
+        return self._source
 
     def _load(self):
         if self._model is not None and self._tokenizer is not None:
             return self._model, self._tokenizer
-        torch = require("torch", extra="rate", purpose="the transformers rating backend")
-        transformers = require("transformers", extra="rate", purpose="the transformers rating backend")
+        from ...causal_lm import ensure_pad_token, load_causal_lm, load_tokenizer
+
         cfg = self.config
-        if self._tokenizer is None:
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(
-                cfg.model, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
-            )
         if self._model is None:
-            kwargs: dict = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-            kwargs["dtype"] = cfg.dtype if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+            torch = require("torch", extra="rate", purpose="the transformers rating backend")
+            kwargs: dict = {}
             device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
             if cfg.load_in_4bit:
+                transformers = require("transformers", extra="rate", purpose="the transformers rating backend")
                 require("bitsandbytes", extra="rate", purpose="4-bit loading (load_in_4bit=True)")
                 kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
                     load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -87,14 +95,18 @@ class TransformersBackend:
                 kwargs["device_map"] = "auto" if device in ("auto", "cuda") else device
             elif device == "auto":
                 kwargs["device_map"] = "auto"
-            model = transformers.AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
-            if "device_map" not in kwargs:
-                model = model.to(device)
-            self._model = model.eval()
+            model, tokenizer = load_causal_lm(
+                self.source, revision=cfg.revision, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
+                device=None if "device_map" in kwargs else device, **kwargs,
+            )
+            self._model = model
+            self._tokenizer = self._tokenizer or tokenizer
+        if self._tokenizer is None:  # a model object was given without its tokenizer
+            self._tokenizer = load_tokenizer(self.source, revision=cfg.revision,
+                                             trust_remote_code=cfg.trust_remote_code)
         tok = self._tokenizer
         tok.padding_side = "left"
-        if tok.pad_token_id is None:
-            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+        ensure_pad_token(tok)
         return self._model, self._tokenizer
 
     def close(self) -> None:
