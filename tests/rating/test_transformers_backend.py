@@ -62,9 +62,10 @@ def test_score_tokens_for_both_tokenizer_kinds(llama_dir, wordlevel_dir):
     import transformers
 
     split = probe_score_tokens(transformers.AutoTokenizer.from_pretrained(llama_dir), '{"Overall rating": ')
-    assert split.ten is None and split.digits[0] != split.one and len(set(split.scores)) == 9
+    assert split.trim == "" and split.paths[9] == split.paths[0] + (split.digits[0],) and len(split.steps) == 2
+    assert len({p[0] for p in split.paths[:9]}) == 9
     single = probe_score_tokens(transformers.AutoTokenizer.from_pretrained(wordlevel_dir), '{"Overall rating": ')
-    assert single.ten is not None and single.ten not in single.scores
+    assert len(single.paths[9]) == 1 and single.paths[9] not in single.paths[:9] and single.steps == ((),)
 
 
 @pytest.mark.parametrize("mode", ["generate", "logprobs"])

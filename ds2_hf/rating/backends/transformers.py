@@ -1,8 +1,10 @@
 """Local rating with ``transformers``: batched, left-padded, any dtype / device, optional 4-bit (bitsandbytes).
 
 * ``score`` (logprobs mode): one forward pass over ``chat_template(messages) + answer_prefix``; the last position's
-  next-token distribution over the score tokens gives the rating. When the tokenizer spells ``10`` as ``1`` + ``0``
-  one extra single-token step (re-using the KV cache) reads ``P("0" | "1")``.
+  next-token distribution over the score tokens gives the rating. Each score is a token path fixed by the tokenizer
+  (:class:`~ds2_hf.rating.backends.base.ScoreTokens`): when it spells ``10`` as ``1`` + ``0``, one extra
+  single-token step (re-using the KV cache) reads ``P("0" | "1")``; when it merges the prefix's trailing space into
+  the number, the prompt stops before that space and the paths spell it.
 * ``generate`` with ``structured_output=True``: the JSON skeleton ``{"Rarity": _, "Complexity": _,
   "Informativeness": _, "Overall rating": _}`` is fixed text and only the four numbers are decoded, each one
   chosen from the model's distribution over 1..10 (sampled with the configured temperature / top-k / top-p, or
@@ -26,7 +28,7 @@ import numpy as np
 from ..._import_utils import require
 from ..parsing import JSON_KEYS
 from ..prompt import render_chat
-from ..scores import distribution_from_logprobs
+from ..scores import distribution_from_paths
 from .base import OnResult, RawResult, ScoreTokens, choose_score, probe_score_tokens
 
 logger = logging.getLogger(__name__)
@@ -117,12 +119,9 @@ class TransformersBackend:
     def score_tokens(self) -> ScoreTokens:
         if self._score_tokens is None:
             _, tok = self._load()
-            self._score_tokens = probe_score_tokens(tok, self._answer_prefix_probe())
+            # every score slot of the JSON skeleton ends like the answer prefix: '"<Key>": '
+            self._score_tokens = probe_score_tokens(tok, self.config.prompt.answer_prefix)
         return self._score_tokens
-
-    def _answer_prefix_probe(self) -> str:
-        # every score slot of the skeleton ends like the answer prefix: '"<Key>": '
-        return self.config.prompt.answer_prefix
 
     def _context_budget(self, reserve: int) -> int:
         model, _ = self._load()
@@ -160,37 +159,36 @@ class TransformersBackend:
 
     # --- forward passes ------------------------------------------------------------------------------------
     def distributions(self, texts: Sequence[str]) -> list[tuple[np.ndarray, float]]:
-        """Score distributions (and valid-score mass) of the token following each text. One batch."""
+        """Score distributions (and valid-score mass) after each text, which ends with the stem. One batch."""
         import torch
 
         model, tok = self._load()
-        st = self.score_tokens
         enc = tok(list(texts), add_special_tokens=False, padding=True, return_tensors="pt")
         device = next(model.parameters()).device
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=st.ten is None)
-            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-            second = None
-            if st.ten is None:
-                one = torch.full((ids.shape[0], 1), st.one, dtype=ids.dtype, device=device)
-                out2 = model(
-                    input_ids=one,
-                    attention_mask=torch.cat([mask, torch.ones_like(one)], dim=1),
-                    position_ids=pos[:, -1:] + 1,
-                    past_key_values=out.past_key_values,
-                    use_cache=False,
-                )
-                second = torch.log_softmax(out2.logits[:, -1, :].float(), dim=-1).cpu().numpy()
-        first = first.cpu().numpy()
-        return [
-            distribution_from_logprobs(
-                first[i], st.scores, ten_id=st.ten, digit_ids=st.digits,
-                second=None if second is None else second[i], normalized=True,
-            )
-            for i in range(len(texts))
-        ]
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                        use_cache=len(self.score_tokens.steps) > 1)
+            return self._read_scores(model, out, mask, pos[:, -1:])
+
+    def _read_scores(self, model, out, mask, last_pos) -> list[tuple[np.ndarray, float]]:
+        """Distributions from a forward pass's last logits, stepping through every score path on its KV cache
+        (each step is cropped away again, so the cache ends where it began)."""
+        import torch
+
+        st = self.score_tokens
+        steps = {(): torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu().numpy()}
+        cache, rows = out.past_key_values, mask.shape[0]
+        for path in st.steps[1:]:
+            ids = torch.tensor([list(path)] * rows, dtype=torch.long, device=mask.device)
+            step = model(input_ids=ids, attention_mask=torch.cat([mask, torch.ones_like(ids)], dim=1),
+                         position_ids=last_pos + torch.arange(1, len(path) + 1, device=mask.device),
+                         past_key_values=cache, use_cache=True)
+            steps[path] = torch.log_softmax(step.logits[:, -1, :].float(), dim=-1).cpu().numpy()
+            cache.crop(-len(path))
+        return [distribution_from_paths({p: lp[i] for p, lp in steps.items()}, st.paths, digit_ids=st.digits)
+                for i in range(rows)]
 
     def _batches(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
         """Prepare every prompt, report the failures, and yield length-sorted batches of the rest."""
@@ -207,9 +205,9 @@ class TransformersBackend:
             yield prepared[start : start + bs]
 
     def score(self, conversations: Sequence[str], on_result: OnResult) -> None:
-        prefix = self.config.prompt.answer_prefix
+        stem = self.score_tokens.stem(self.config.prompt.answer_prefix)
         for batch in self._batches(conversations, _SKELETON_RESERVE, on_result):
-            dists = self.distributions([text + prefix for _, _, text, _ in batch])
+            dists = self.distributions([text + stem for _, _, text, _ in batch])
             for (n, i, _, truncated), (dist, mass) in zip(batch, dists):
                 on_result(i, RawResult(distribution=dist.tolist(), score_mass=mass, prompt_tokens=n,
                                        completion_tokens=1, truncated=truncated))
@@ -255,8 +253,7 @@ class TransformersBackend:
         fed: list[list[int]] = [[] for _ in prompts]  # token ids of prompt + answer already in the cache, per row
         cache = mask = None
         for k, key in enumerate(JSON_KEYS):
-            piece = ("{" if k == 0 else ", ") + f'"{key}": '
-            answers = [a + piece for a in answers]
+            answers = [a + st.stem(("{" if k == 0 else ", ") + f'"{key}": ') for a in answers]
             if not cached:
                 dists = self.distributions([p + a for p, a in zip(prompts, answers)])
             else:
@@ -274,24 +271,12 @@ class TransformersBackend:
                     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
                                 use_cache=True)
                     cache = out.past_key_values
-                    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu().numpy()
-                    second = None
-                    if st.ten is None:  # read ahead after "1", then drop that token from the cache again
-                        one = torch.full((len(prompts), 1), st.one, dtype=ids.dtype, device=device)
-                        out2 = model(input_ids=one, attention_mask=torch.cat([mask, torch.ones_like(one)], dim=1),
-                                     position_ids=pos[:, -1:] + 1, past_key_values=cache, use_cache=True)
-                        second = torch.log_softmax(out2.logits[:, -1, :].float(), dim=-1).cpu().numpy()
-                        cache.crop(-1)
+                    dists = self._read_scores(model, out, mask, pos[:, -1:])
                 fed = full
-                dists = [
-                    distribution_from_logprobs(first[i], st.scores, ten_id=st.ten, digit_ids=st.digits,
-                                               second=None if second is None else second[i], normalized=True)
-                    for i in range(len(prompts))
-                ]
             for j, (dist, _) in enumerate(dists):
                 s = choose_score(dist, do_sample=cfg.do_sample, temperature=cfg.temperature, top_k=cfg.top_k,
                                  top_p=cfg.top_p, rng=rngs[j])
-                answers[j] += str(s)
+                answers[j] += st.trim + str(s)
         return [a + "}" for a in answers]
 
     def free_answers(self, prompts: Sequence[str]) -> list[tuple[str, int]]:
