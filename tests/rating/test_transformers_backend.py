@@ -116,6 +116,20 @@ def test_logprobs_do_not_depend_on_batching(llama_dir):
         assert mass == pytest.approx(m1, rel=1e-4)
 
 
+def test_objects_passed_in_are_padded_on_the_left(llama_dir):
+    """A model and tokenizer handed to the backend (tokenizer padding on the right) batch like a loaded one."""
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(llama_dir)
+    tok.padding_side = "right"
+    model = transformers.AutoModelForCausalLM.from_pretrained(llama_dir)
+    given = TransformersBackend(RatingConfig(model=llama_dir, mode="logprobs"), model=model, tokenizer=tok)
+    loaded = TransformersBackend(RatingConfig(model=llama_dir, mode="logprobs"))
+    texts = [loaded._render(f"###user: {'word ' * (5 * i)}q{i}\n") + '{"Overall rating": ' for i in range(3)]
+    for (a, _), (b, _) in zip(given.distributions(texts), loaded.distributions(texts)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_generate_is_reproducible_and_seeded(llama_dir):
     convs = [f"###user: q{i}\n###assistant: a{i}\n" for i in range(3)]
     answers = {}

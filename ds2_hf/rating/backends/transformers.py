@@ -46,6 +46,18 @@ def _sample_rng(seed: int, text: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
+def _last_logits_only(model) -> dict:
+    """The forward option that computes the logits of the last position only (the LM head over every position
+    costs as much as a fifth of a small model's forward pass), under its name in this transformers version."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: 1}
+    return {}
+
+
 class TransformersBackend:
     """Rate with a local ``transformers`` causal LM.
 
@@ -78,8 +90,6 @@ class TransformersBackend:
         return self._source
 
     def _load(self):
-        if self._model is not None and self._tokenizer is not None:
-            return self._model, self._tokenizer
         from ...causal_lm import ensure_pad_token, load_causal_lm, load_tokenizer
 
         cfg = self.config
@@ -107,7 +117,8 @@ class TransformersBackend:
             self._tokenizer = load_tokenizer(self.source, revision=cfg.revision,
                                              trust_remote_code=cfg.trust_remote_code)
         tok = self._tokenizer
-        tok.padding_side = "left"
+        if tok.padding_side != "left":  # also for a tokenizer passed in: batches are read at their last position
+            tok.padding_side = "left"
         ensure_pad_token(tok)
         return self._model, self._tokenizer
 
@@ -169,7 +180,7 @@ class TransformersBackend:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                        use_cache=len(self.score_tokens.steps) > 1)
+                        use_cache=len(self.score_tokens.steps) > 1, **_last_logits_only(model))
             return self._read_scores(model, out, mask, pos[:, -1:])
 
     def _read_scores(self, model, out, mask, last_pos) -> list[tuple[np.ndarray, float]]:
@@ -184,7 +195,7 @@ class TransformersBackend:
             ids = torch.tensor([list(path)] * rows, dtype=torch.long, device=mask.device)
             step = model(input_ids=ids, attention_mask=torch.cat([mask, torch.ones_like(ids)], dim=1),
                          position_ids=last_pos + torch.arange(1, len(path) + 1, device=mask.device),
-                         past_key_values=cache, use_cache=True)
+                         past_key_values=cache, use_cache=True, **_last_logits_only(model))
             steps[path] = torch.log_softmax(step.logits[:, -1, :].float(), dim=-1).cpu().numpy()
             cache.crop(-len(path))
         return [distribution_from_paths({p: lp[i] for p, lp in steps.items()}, st.paths, digit_ids=st.digits)
@@ -269,7 +280,7 @@ class TransformersBackend:
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
                 with torch.inference_mode():
                     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                                use_cache=True)
+                                use_cache=True, **_last_logits_only(model))
                     cache = out.past_key_values
                     dists = self._read_scores(model, out, mask, pos[:, -1:])
                 fed = full
