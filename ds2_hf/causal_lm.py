@@ -166,8 +166,8 @@ def _offline_only(repo_id: str, filename: str | None, revision: str | None) -> b
         return True
     why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub cannot be reached"
     raise ModelUnavailableError(
-        f"model {repo_id!r} is not a local file or folder and {why}, and it is not in the local Hugging Face "
-        f"cache: pass a local folder or .gguf file (the offline default: {OFFLINE_MODEL_INSTALL})"
+        f"model {repo_id!r} is not a local file or folder, not in the local Hugging Face cache, and {why}: pass "
+        f"a local folder or .gguf file (the offline default: {OFFLINE_MODEL_INSTALL})"
     )
 
 
