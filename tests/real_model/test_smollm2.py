@@ -25,7 +25,8 @@ def _one_thread():
 
 def _rater(smollm2, path, **options) -> Rater:
     model, tok = smollm2
-    cfg = RatingConfig(model=path, cache=False, max_input_tokens=1024, column_prefix="smollm2_", **options)
+    options.setdefault("column_prefix", "smollm2_")
+    cfg = RatingConfig(model=path, cache=False, max_input_tokens=1024, **options)
     return Rater(cfg, backend=TransformersBackend(cfg, model=model, tokenizer=tok))
 
 
@@ -99,6 +100,35 @@ def test_free_generation_is_parsed_or_fails_with_a_reason(smollm2, smollm2_file,
         else:
             assert rating is None and d is None and err.startswith("parse: ")
     assert rater.stats.completion_tokens > 0
+
+
+def test_demo_rows_rated_offline_keep_the_judges_rating(smollm2_file, tmp_path):
+    from ds2_hf.demo import rate_demo, sample_rated_demo
+
+    rated, stats = rate_demo(2, seed=5, cache_path=str(tmp_path / "r.sqlite"))
+    assert stats.rated == 2 and rated["judge_rating"] == sample_rated_demo(2, seed=5)[0]["rating"]
+    assert all(r in range(6) for r in rated["rating"])
+    assert all(d["score_mass"] > 0.5 for d in rated["rating_details"])
+
+
+def test_the_space_rates_an_upload_under_a_row_cap(smollm2, smollm2_file, short_demo_rows):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    app_file = Path(__file__).resolve().parents[2] / "spaces" / "ds2-demo" / "app.py"
+    spec = importlib.util.spec_from_file_location("ds2_space_app_rating", app_file)
+    app = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = app
+    try:
+        spec.loader.exec_module(app)
+        assert app.offline_rater_available()
+        rater = _rater(smollm2, smollm2_file, mode="logprobs", column_prefix="")
+        rated = app.rate_upload(short_demo_rows, cap=2, rater=rater)
+    finally:
+        sys.modules.pop(spec.name, None)
+    assert rated.num_rows == 2 and rated["uploaded_rating"] == short_demo_rows["rating"][:2]
+    assert all(r in range(6) for r in rated["rating"]) and rated["rating_error"] == [None, None]
 
 
 # --------------------------------------------------------------------------------------------- finetuning
