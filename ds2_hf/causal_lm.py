@@ -209,13 +209,8 @@ def load_causal_lm(model: str | os.PathLike | ModelSource, *, gguf_file: str | N
     if source.is_adapter:
         return _load_adapter(source, dtype=dtype, device=device, extra=extra, trust_remote_code=trust_remote_code,
                              **model_kwargs)
-    path, options = source.path, {"revision": revision, "trust_remote_code": trust_remote_code,
-                                  "local_files_only": source.local_files_only}
-    if source.gguf_file:
-        if not source.local:
-            source = _download_gguf(source, revision)
-        path, options = str(convert_gguf(source, extra=extra)), {}
-    tokenizer = load_tokenizer(source, revision=revision, extra=extra, trust_remote_code=trust_remote_code)
+    path, options = _pretrained_location(source, revision, trust_remote_code, extra)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, **options)
     lm = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **options, **model_kwargs)
     if source.gguf_file:  # adapters (base_model_name_or_path) and cards name the GGUF file, not the cache folder
         lm.name_or_path = lm.config._name_or_path = source.name
@@ -230,17 +225,20 @@ def load_tokenizer(model: str | os.PathLike | ModelSource, *, gguf_file: str | N
     """The tokenizer of any source :func:`resolve_model` accepts (a GGUF file's comes from its converted copy)."""
     transformers = require("transformers", extra=extra, purpose="loading a local model")
     source = model if isinstance(model, ModelSource) else resolve_model(model, gguf_file=gguf_file, revision=revision)
+    path, options = _pretrained_location(source, revision, trust_remote_code, extra)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path, **options)
+    ensure_pad_token(tokenizer)
+    return tokenizer
+
+
+def _pretrained_location(source: ModelSource, revision, trust_remote_code: bool, extra: str) -> tuple[str, dict]:
+    """What ``from_pretrained`` reads for a source, and with which options (a GGUF file: its converted folder)."""
     if source.gguf_file:
         if not source.local:
             source = _download_gguf(source, revision)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(convert_gguf(source, extra=extra)))
-    else:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            source.path, revision=revision, trust_remote_code=trust_remote_code,
-            local_files_only=source.local_files_only,
-        )
-    ensure_pad_token(tokenizer)
-    return tokenizer
+        return str(convert_gguf(source, extra=extra)), {}
+    return source.path, {"revision": revision, "trust_remote_code": trust_remote_code,
+                         "local_files_only": source.local_files_only}
 
 
 def ensure_pad_token(tokenizer) -> None:
