@@ -449,8 +449,10 @@ def _device_options(config: FinetuneConfig, torch) -> dict[str, Any]:
 
 
 def load_model_and_tokenizer(model: str, config: FinetuneConfig, *, bf16: bool = False):
-    """Load a causal LM (folder, ``.gguf`` file or Hub id) and its tokenizer for LoRA training (optionally 4-bit,
-    CUDA only), through the shared loader :func:`ds2_hf.causal_lm.load_causal_lm`."""
+    """Load a causal LM (folder, ``.gguf`` file or Hub id) and its tokenizer for LoRA training.
+
+    Goes through the shared loader :func:`ds2_hf.causal_lm.load_causal_lm`; 4-bit loading needs CUDA.
+    """
     from .causal_lm import load_causal_lm
 
     torch = require("torch", extra="train")
@@ -464,8 +466,7 @@ def load_model_and_tokenizer(model: str, config: FinetuneConfig, *, bf16: bool =
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
-    lm, tokenizer = load_causal_lm(model, dtype=torch.bfloat16 if bf16 else torch.float32, extra="train", **kwargs)
-    return lm.train(), tokenizer
+    return load_causal_lm(model, dtype=torch.bfloat16 if bf16 else torch.float32, extra="train", **kwargs)
 
 
 def finetune(

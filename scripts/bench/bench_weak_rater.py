@@ -140,12 +140,16 @@ def agreement(args) -> dict:
     expected = np.asarray([r.get("expected", np.nan) for r in rows])
     pref = np.asarray(sample["pref_weighted_gpt4_turbo"], dtype=np.float64)
     ok = np.isfinite(expected)
+    def rho(x, mask):
+        return round(float(spearmanr(x[mask], pref[mask]).statistic), 4)
+
     out = {
         "rows": len(rows), "failed": int((raw < 0).sum()),
-        "raw_vs_judge": agreement_scores(raw, judge),
-        "curated_vs_judge": agreement_scores(curated, judge),
+        "raw_vs_judge_rating": agreement_scores(raw, judge),
+        "curated_vs_judge_rating": agreement_scores(curated, judge),
+        "spearman_vs_judge_preference": {"raw": rho(raw, raw >= 0), "curated": rho(curated, curated >= 0),
+                                         "raw_expected_score": rho(expected, ok)},
         "changed_by_curation": round(float((curated != raw)[raw >= 0].mean()), 4),
-        "raw_expected_vs_judge_preference_spearman": round(float(spearmanr(expected[ok], pref[ok]).statistic), 4),
         "rating_counts": {"smollm2_raw": np.bincount(raw[raw >= 0], minlength=6).tolist(),
                           "smollm2_curated": np.bincount(curated[curated >= 0], minlength=6).tolist(),
                           "gpt4_turbo_judge": np.bincount(judge, minlength=6).tolist()},
