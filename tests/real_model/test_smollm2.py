@@ -17,6 +17,8 @@ torch = pytest.importorskip("torch")
 from ds2_hf.rating import PAPER_COMPRESSION, Rater, RatingConfig  # noqa: E402
 from ds2_hf.rating.backends.transformers import TransformersBackend  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real 135M model on CPU: seconds to tens of seconds per test
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -132,7 +134,6 @@ def test_the_space_rates_an_upload_under_a_row_cap(smollm2, smollm2_file, short_
 
 
 # --------------------------------------------------------------------------------------------- finetuning
-@pytest.mark.slow
 def test_lora_finetune_on_a_curated_subset_lowers_the_loss(smollm2_file, tmp_path):
     import ds2_hf
     from ds2_hf.causal_lm import load_causal_lm
@@ -159,7 +160,6 @@ def test_lora_finetune_on_a_curated_subset_lowers_the_loss(smollm2_file, tmp_pat
 
 
 # --------------------------------------------------------------------------------------------- evaluation
-@pytest.mark.slow
 def test_benchmarks_on_the_shipped_fixtures_with_real_generations(smollm2):
     from pathlib import Path
 
@@ -181,7 +181,6 @@ def test_benchmarks_on_the_shipped_fixtures_with_real_generations(smollm2):
     assert {p["prediction"] for p in report.results["mmlu"].predictions} <= set("ABCD")
 
 
-@pytest.mark.slow
 def test_pairwise_judge_with_the_real_model_as_judge(smollm2):
     from pathlib import Path
 
