@@ -23,6 +23,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "trl": ("trl", "train"),
     "peft": ("peft", "train"),
     "accelerate": ("accelerate", "train"),
+    "gguf": ("gguf", "rate"),
     "lm_eval": ("lm-eval", "eval"),
     "evaluate": ("evaluate", "eval"),
     "gradio": ("gradio", "space"),

@@ -1,5 +1,6 @@
 """Read and write datasets wherever users keep them: a Hub id, a local parquet / jsonl / json / csv file, a
-folder of such files (e.g. one written by :func:`ds2_hf.save_subset`), or a ``save_to_disk`` folder."""
+folder of such files (e.g. one written by :func:`ds2_hf.save_subset`), or a ``save_to_disk`` folder; and where
+ds2-hf keeps its own files (:func:`cache_dir`) and whether the Hugging Face Hub can be reached."""
 
 from __future__ import annotations
 
@@ -78,6 +79,35 @@ def save(dataset, dest: str | os.PathLike) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def cache_dir() -> Path:
+    """ds2-hf's own cache folder: ``$DS2_HF_CACHE`` or ``~/.cache/ds2_hf`` (rating cache, converted GGUF models)."""
+    return Path(os.environ.get("DS2_HF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ds2_hf"))
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` asks every library to stay off the network."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(repo_id: str, *, timeout: float = 3.0) -> bool:
+    """One ``HEAD`` request to the Hub's API page of ``repo_id`` (no retries): can the Hub be reached?
+
+    Any HTTP answer, even 401 / 404, means the Hub is reachable; only a failed connection or a timeout is False.
+    """
+    import urllib.error
+    import urllib.request
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    try:
+        req = urllib.request.Request(f"{endpoint}/api/models/{repo_id}", method="HEAD")
+        with urllib.request.urlopen(req, timeout=timeout):  # noqa: S310 - the configured Hub endpoint
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except Exception:  # noqa: BLE001 - DNS failure, refused connection, timeout, proxy error: unreachable
+        return False
 
 
 def json_default(obj):

@@ -449,10 +449,15 @@ def _device_options(config: FinetuneConfig, torch) -> dict[str, Any]:
 
 
 def load_model_and_tokenizer(model: str, config: FinetuneConfig, *, bf16: bool = False):
-    """Load a causal LM and its tokenizer for LoRA training (optionally 4-bit, CUDA only)."""
+    """Load a causal LM (folder, ``.gguf`` file or Hub id) and its tokenizer for LoRA training.
+
+    Goes through the shared loader :func:`ds2_hf.causal_lm.load_causal_lm`; 4-bit loading needs CUDA.
+    """
+    from .causal_lm import load_causal_lm
+
     torch = require("torch", extra="train")
     transformers = require("transformers", extra="train")
-    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
+    kwargs: dict[str, Any] = {}
     if config.attn_implementation:
         kwargs["attn_implementation"] = config.attn_implementation
     if config.load_in_4bit:
@@ -461,11 +466,7 @@ def load_model_and_tokenizer(model: str, config: FinetuneConfig, *, bf16: bool =
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-    lm = transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    return lm, tokenizer
+    return load_causal_lm(model, dtype=torch.bfloat16 if bf16 else torch.float32, extra="train", **kwargs)
 
 
 def finetune(
@@ -484,7 +485,8 @@ def finetune(
         The training subset, or where to load it from: a Hub id, a data file, or a folder (e.g. one written by
         :func:`ds2_hf.save_subset`: ``data/*.parquet`` + ``README.md``).
     model : str
-        Hub id or local folder of any causal LM (``AutoModelForCausalLM``).
+        Hub id, local folder or ``.gguf`` file of any causal LM (``AutoModelForCausalLM``; see
+        :mod:`ds2_hf.causal_lm`).
     output_dir : str or path
         Where the adapter, checkpoints and ``README.md`` go.
     config : FinetuneConfig, optional
@@ -580,7 +582,9 @@ def _train(messages, *, model, output_dir: Path, config: FinetuneConfig, dataset
         if config.load_in_4bit:
             # merging into 4-bit weights loses precision: reload the base model in bf16 and apply the adapter
             del trainer, lm
-            base = require("transformers").AutoModelForCausalLM.from_pretrained(model, dtype=torch.bfloat16)
+            from .causal_lm import load_causal_lm
+
+            base, _ = load_causal_lm(model, dtype=torch.bfloat16, extra="train")
             merged = peft.PeftModel.from_pretrained(base, str(output_dir)).merge_and_unload()
         else:
             merged = trainer.model.merge_and_unload()

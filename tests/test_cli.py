@@ -264,6 +264,14 @@ def test_run_needs_input_or_demo(argv, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "x").exists()
 
 
+def test_run_rate_needs_the_demo(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"instruction": "a", "output": "b", "rating": 1}\n')
+    assert main(["run", "in.jsonl", "--rate", "200", "--output", "x"]) == 2
+    assert "--rate re-rates the demo data: use it with --demo" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
 def test_run_without_rating_column(tmp_path, capsys):
     path = tmp_path / "unrated.jsonl"
     datasets.Dataset.from_dict({"text": ["a", "b"], "score": [1, 2]}).to_json(str(path))

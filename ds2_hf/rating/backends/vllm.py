@@ -19,7 +19,7 @@ import numpy as np
 
 from ..._import_utils import require
 from ..prompt import json_schema, render_chat
-from ..scores import distribution_from_logprobs
+from ..scores import distribution_from_paths
 from .base import OnResult, RawResult, ScoreTokens, probe_score_tokens
 
 
@@ -135,20 +135,18 @@ class VLLMBackend:
         if not items:
             return
         params = self._sampling(max_tokens=1, temperature=0.0, logprobs=cfg.top_logprobs)
-        texts = [t + cfg.prompt.answer_prefix for _, t, _, _ in items]
+        texts = [t + st.stem(cfg.prompt.answer_prefix) for _, t, _, _ in items]
         first = llm.generate([self._ids(t) for t in texts], params, use_tqdm=False)
-        second = [None] * len(items)
-        if st.ten is None:
-            params2 = self._sampling(max_tokens=1, temperature=0.0, logprobs=max(cfg.top_logprobs, 10))
-            outs = llm.generate([{"prompt_token_ids": list(o.prompt_token_ids) + [st.one]} for o in first], params2,
+        vocab = 1 + max(max(max(p) for p in st.paths), max(st.digits, default=0))
+        steps = [{(): _dense(o.outputs[0].logprobs[0], vocab)} for o in first]
+        later = self._sampling(max_tokens=1, temperature=0.0, logprobs=max(cfg.top_logprobs, 10))
+        for path in st.steps[1:]:  # one more single-token request per step of the score paths
+            outs = llm.generate([{"prompt_token_ids": list(o.prompt_token_ids) + list(path)} for o in first], later,
                                 use_tqdm=False)
-            second = [o.outputs[0].logprobs[0] for o in outs]
-        vocab = max(max(st.scores), st.ten or 0, max(st.digits)) + 1
-        for (i, _, n, truncated), out, nxt in zip(items, first, second):
-            dist, mass = distribution_from_logprobs(
-                _dense(out.outputs[0].logprobs[0], vocab), st.scores, ten_id=st.ten, digit_ids=st.digits,
-                second=None if nxt is None else _dense(nxt, vocab), normalized=True,
-            )
+            for row, o in zip(steps, outs):
+                row[path] = _dense(o.outputs[0].logprobs[0], vocab)
+        for (i, _, n, truncated), row in zip(items, steps):
+            dist, mass = distribution_from_paths(row, st.paths, digit_ids=st.digits)
             on_result(i, RawResult(distribution=dist.tolist(), score_mass=mass, prompt_tokens=n, completion_tokens=1,
                                    truncated=truncated))
 
