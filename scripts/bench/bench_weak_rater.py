@@ -123,7 +123,7 @@ def agreement_scores(pred: np.ndarray, judge: np.ndarray) -> dict:
 def agreement(args) -> dict:
     from scipy.stats import spearmanr
 
-    from ds2_hf import curate_scores, embed
+    from ds2_hf import Curator, embed
 
     rows = [json.loads(line) for line in RATINGS.read_text(encoding="utf-8").splitlines()]
     provenance = json.loads(PROVENANCE.read_text(encoding="utf-8"))
@@ -133,9 +133,11 @@ def agreement(args) -> dict:
     raw = np.asarray([r.get("rating", -1) for r in rows], dtype=np.int64)
     judge = np.asarray(sample["rating"], dtype=np.int64)
     t0 = time.perf_counter()
-    emb = embed(sample, backend="wordllama")["embedding"]
-    result = curate_scores(np.asarray(emb, dtype=np.float32), raw, num_classes=6, seed=args.seed, progress=False,
-                           allow_empty_classes=True)  # a weak rater may never use some classes
+    pool = embed(sample.remove_columns("rating").add_column("rating", [None if r < 0 else int(r) for r in raw]),
+                 backend="wordllama")
+    curator = Curator(num_classes=6, seed=args.seed, progress=False,
+                      allow_empty_classes=True)  # the default, as `ds2 run` applies it; a weak rater skips classes
+    result = curator.fit(pool).result_
     curated = np.asarray(result.curated, dtype=np.int64)
     expected = np.asarray([r.get("expected", np.nan) for r in rows])
     pref = np.asarray(sample["pref_weighted_gpt4_turbo"], dtype=np.float64)
@@ -153,7 +155,8 @@ def agreement(args) -> dict:
         "rating_counts": {"smollm2_raw": np.bincount(raw[raw >= 0], minlength=6).tolist(),
                           "smollm2_curated": np.bincount(curated[curated >= 0], minlength=6).tolist(),
                           "gpt4_turbo_judge": np.bincount(judge, minlength=6).tolist()},
-        "curation": {"method": result.report.get("method"),
+        "curation": {"method": result.report["method"], "guard": result.clusterability.status,
+                     "verdict": result.clusterability.verdict.split(". ")[0],
                      "seconds": round(time.perf_counter() - t0, 2)},
         "model_sha256": provenance["model"]["sha256"], "prompt_hash": provenance["rating"]["prompt_hash"],
     }
