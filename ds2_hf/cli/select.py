@@ -20,7 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=textwrap.fill(
             "Select the best K rows of INPUT and write them, with every column, to OUTPUT (best first). "
             "Strategies: confident (default) = curated score desc, within a score the rows curation is sure of "
-            "first (posterior of that score >= --confidence-tier), then long-tail score desc; ds2 = curated score "
+            "first (posterior of that score >= 0.99, then >= 0.9: --confidence-tiers), then long-tail score desc; "
+            "ds2 = curated score "
             "desc, then long-tail score desc (the paper's rule); score = top by "
             "score, optionally only rows with score >= --threshold (AlpaGasus); random = seeded sample; length = "
             "longest conversations; knn = largest mean distance to the nearest neighbours; diversity = DEITA-style: "
@@ -46,9 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     budget.add_argument("--fraction", type=float, help="select this share of the pool instead, in (0, 1]")
     p.add_argument("--strategy", choices=_STRATEGIES, default="confident",
                    help="selection strategy (default: confident; ds2 = the paper's rule)")
-    p.add_argument("--confidence-tier", type=float, default=0.99,
-                   help="confident: within a score, rows whose posterior gives it at least this come first "
-                   "(default: 0.99)")
+    p.add_argument("--confidence-tiers", type=float, nargs="+", default=[0.99, 0.9], metavar="P",
+                   help="confident: within a score, rows whose posterior gives it at least the first P come first, "
+                   "then the next P, ... (default: 0.99 0.9)")
     p.add_argument("--keep-duplicates", dest="deduplicate", action="store_false",
                    help="allow several rows of one duplicate group (default: at most one)")
     p.add_argument("--score-column", help="score column (default: curated_rating, else rating)")
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         embedding_column=args.embedding_column,
         diversity_threshold=args.diversity_threshold,
         knn_k=args.knn_k,
-        confidence_tier=args.confidence_tier,
+        confidence_tiers=tuple(args.confidence_tiers),
         deduplicate=args.deduplicate,
     )
     dataset = io.load(args.input, split=args.split)
