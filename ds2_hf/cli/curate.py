@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..columns import EMBEDDING, RATING
+from .common import add_output_options, check_outputs, stage_report, write_report
 
 
 def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = False) -> None:
@@ -145,7 +146,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
     p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
-    p.add_argument("--report", metavar="FILE", help="also write the curation report as JSON to FILE")
+    add_output_options(p, report="the curation: transition matrix, guard, k-NN, duplicates, options")
     p.add_argument("--embeddings", metavar="FILE.npy",
                    help="take the embeddings from an (N, d) .npy file (float16 or float32, row i for INPUT's row i; "
                    "memory-mapped) instead of INPUT's embedding column")
@@ -156,17 +157,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
+    from ..report import CurationInfo
 
-    ds = io.load(args.input, split=args.split)
+    check_outputs(args)
     curator = curator_from_args(args)
+    ds = io.load(args.input, split=args.split)
     if args.embeddings:
         _fit_on_npy(curator, ds, args.embeddings)
         out = curator.transform(ds)
     else:
         out = curator.fit_transform(ds)
-    io.save(out, args.output)
-    if args.report:
-        io.write_json(curator.report_, args.report)
+    io.save(out, args.output, overwrite=args.overwrite_output)
+    write_report(args, stage_report(args, curation=CurationInfo.from_dict(curator.report_, where="curation")))
     print_summary(curator.report_)
     print(f"wrote {len(out)} rows to {args.output}")
     return 0
