@@ -129,6 +129,10 @@ def run_pipeline(
     report = dataclasses.replace(report, curation=CurationInfo.from_dict(curator.report_, where="curation"))
     subset, report = _select(pool, selection, report)
     result = PipelineResult(pool=pool, subset=subset, report=report)
+    if push_to is not None:  # the card's loading snippet names the repository it is pushed to
+        from .publish import PublishConfig
+
+        publish = dataclasses.replace(publish or PublishConfig(), repo_id=push_to)
     if output is not None:
         from .publish import save_subset
 

@@ -69,6 +69,7 @@ class _Section:
             return data
         if not isinstance(data, Mapping):
             raise ReportError(f"{where} must be a JSON object, got {type(data).__name__} {_short(data)}")
+        data = _plain(data)  # tuples, NumPy values, paths: as a JSON file would hold them
         hints = typing.get_type_hints(cls)
         names = [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
         kwargs: dict[str, Any] = {}
@@ -393,7 +394,7 @@ class Report:
             return data
         if not isinstance(data, Mapping):
             raise ReportError(f"{where} must hold a JSON object, got {type(data).__name__} {_short(data)}")
-        data = _sectioned(dict(data), where)
+        data = json.loads(json.dumps(_sectioned(dict(data), where), default=_json_default))  # plain JSON values
         version = data.pop("schema_version", 0)
         if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
             raise ReportError(

@@ -301,20 +301,6 @@ def test_card_templates_ship_inside_the_package():
 
 
 # ------------------------------------------------------------------------------------------------ push
-@pytest.fixture
-def stub(monkeypatch):
-    import huggingface_hub.constants as hf_constants
-
-    # a loopback server is no network, but the offline flag (read at import) would block it too
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", "/nonexistent/ds2-test/token")
-    with HubStub(tokens={DEFAULT_TOKEN: "write", "hf_stub_read_only_token": "read"}) as server:
-        yield server
-
-
 def _download(stub_server: HubStub, repo_id: str, dest: Path, revision: str = "main") -> Path:
     for path, content in stub_server.files(repo_id, revision).items():
         (dest / path).parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from ..selection import SelectionConfig, select
 
     check_outputs(args)
+    formatter = Formatter(format=args.format, template=args.template, style=args.style)
     config = SelectionConfig(
         strategy=args.strategy,
         k=args.k,
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         tie_break=args.tie_break,
         length_column=args.length_column,
-        formatter=Formatter(format=args.format, template=args.template, style=args.style),
+        formatter=None if formatter == Formatter() else formatter,  # the default, recorded as the API records it
         embedding_column=args.embedding_column,
         diversity_threshold=args.diversity_threshold,
         knn_k=args.knn_k,

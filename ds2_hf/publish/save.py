@@ -112,8 +112,9 @@ def build_card(subset, *, report: Report | Mapping[str, Any] | None = None, sour
 
 
 def _write_shards(published, folder: Path, config: PublishConfig) -> tuple[list[str], int]:
-    num_bytes = published.data.nbytes if published._indices is None else int(
-        published.data.nbytes * published.num_rows / max(len(published.data), 1))
+    if published._indices is not None:  # a selection: its own table, so the card's sizes are those of the rows
+        published = published.flatten_indices()
+    num_bytes = published.data.nbytes
     num_shards = min(max(1, math.ceil(num_bytes / parse_size(config.max_shard_size))), published.num_rows)
     (folder / DATA_DIR).mkdir(parents=True, exist_ok=True)
     files = []
