@@ -27,6 +27,9 @@ def load(source: str | os.PathLike, *, split: str = "train", revision: str | Non
     ------
     FileNotFoundError
         A local-looking path that does not exist.
+    ds2_hf.publish.ManifestError
+        A subset folder (written by :func:`ds2_hf.save_subset`) that does not match its manifest: incomplete,
+        edited, or mixing the files of two saves.
     """
     import datasets
 
@@ -82,7 +85,7 @@ def save(dataset, dest: str | os.PathLike, *, overwrite: bool = False) -> Path:
     >>> import datasets
     >>> from ds2_hf import io
     >>> path = io.save(datasets.Dataset.from_dict({"a": [1, 2]}), "/tmp/ds2-io-doc.parquet", overwrite=True)
-    >>> io.load(path)["a"]
+    >>> io.load(path)["a"][:]
     [1, 2]
     """
     from .atomic import staged

@@ -14,7 +14,6 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio")
 
-import ds2_hf  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "spaces" / "ds2-demo" / "app.py"
 K = 6

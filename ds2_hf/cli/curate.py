@@ -79,37 +79,38 @@ def curator_from_args(args: argparse.Namespace):
                    audit_column=audit, find_duplicates=args.find_duplicates)
 
 
-def print_summary(report: dict, file=None) -> None:
-    """Print a short human-readable summary of a curation report to ``file`` (default: the current stdout)."""
-    K = report["num_classes"]
-    print(f"curation ({report['method']}): {report['n_rated']} rated rows, {report['n_unrated']} unrated; "
-          f"{report['n_flagged']} flagged, {report['n_changed']} changed", file=file)
-    knn = report["knn"]
-    if knn is not None:
-        recall = f", recall@{knn['k']} {knn['recall']:.3f}" if knn.get("recall") is not None else ""
-        print(f"k-NN graph: {knn['method']}{recall}", file=file)
-    stage = (report.get("joint") or {}).get("neighbourhood_prior") or {}
+def print_summary(report, file=None) -> None:
+    """Print a short human-readable summary of a curation report (a ``CurationInfo`` or ``Curator.report_``)."""
+    from ..report import CurationInfo
+
+    info = CurationInfo.from_dict(report, where="curation")
+    K = info.num_classes
+    print(f"curation ({info.method}): {info.n_rated} rated rows, {info.n_unrated} unrated; "
+          f"{info.n_flagged} flagged, {info.n_changed} changed", file=file)
+    if info.knn is not None:
+        recall = f", recall@{info.knn.k} {info.knn.recall:.3f}" if info.knn.recall is not None else ""
+        print(f"k-NN graph: {info.knn.method}{recall}", file=file)
+    stage = info.neighbourhood_prior
     if "heldout_gain_second" in stage:
         print(f"neighbourhood prior: {'kept' if stage['used'] else 'not kept'} (held-out gain "
               f"{stage['heldout_gain_second']:.4f} against {stage['heldout_gain_first']:.4f} nats for the first stage)",
               file=file)
     print("estimated transition matrix T[true, rated]:", file=file)
     print("  true\\rated " + " ".join(f"{j:>6d}" for j in range(K)), file=file)
-    for i, row in enumerate(report["transition_matrix"]):
+    for i, row in enumerate(info.transition_matrix):
         print(f"  {i:>10d} " + " ".join(f"{v:6.3f}" for v in row), file=file)
-    print("counts raw     : " + " ".join(f"{c:>6d}" for c in report["counts_raw"]), file=file)
-    print("counts curated : " + " ".join(f"{c:>6d}" for c in report["counts_curated"]), file=file)
-    dup = report.get("structure", {}).get("duplicates")
-    if dup and dup["n_groups"]:
-        print(f"duplicates     : {dup['n_rows']} rows in {dup['n_groups']} groups (largest "
-              f"{dup['largest'][0][0]} rows); a selection takes one row of each", file=file)
-    if report.get("clusterability"):
-        clus = report["clusterability"]
-        print("guard          : " + clus["verdict"], file=file)
-        if clus.get("advice"):
-            print("                 " + clus["advice"], file=file)
-    if report.get("raters"):
-        print_raters(report["raters"], file=file)
+    print("counts raw     : " + " ".join(f"{c:>6d}" for c in info.counts_raw), file=file)
+    print("counts curated : " + " ".join(f"{c:>6d}" for c in info.counts_curated), file=file)
+    dup = info.duplicates
+    if dup is not None and dup.n_groups:
+        print(f"duplicates     : {dup.n_rows} rows in {dup.n_groups} groups (largest "
+              f"{dup.largest[0][0]} rows); a selection takes one row of each", file=file)
+    if info.clusterability is not None:
+        print("guard          : " + info.clusterability.verdict, file=file)
+        if info.clusterability.advice:
+            print("                 " + info.clusterability.advice, file=file)
+    if info.raters is not None:
+        print_raters(info.raters.to_dict(), file=file)
 
 
 def print_raters(raters: dict, file=None) -> None:

@@ -104,7 +104,7 @@ def _default_commit_message(folder: Path) -> tuple[str, str]:
                                        ("rater", rating.model if rating else None)) if v]
     if details:
         message += f" ({', '.join(details)})"
-    description = f"Reproduce with:\n\n    " + "\n    ".join(report.command.lines) + "\n" if report.command else ""
+    description = "Reproduce with:\n\n    " + "\n    ".join(report.command.lines) + "\n" if report.command else ""
     return message, description
 
 
