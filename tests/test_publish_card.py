@@ -48,6 +48,7 @@ def test_tags_and_words_follow_where_the_ratings_came_from():
     judge = _card(subset, {**report, "rating": demo_report().rating.to_dict()})
     assert "synthetic-ratings" not in judge.data.tags and "llm-judge-ratings" in judge.data.tags
     assert "an LLM judge's rating from an existing evaluation" in judge.text
+    assert "| Prompt-template hash | none: these ratings were not made with the DS2 prompt |" in judge.text
     supplied = _card(subset, {k: v for k, v in report.items() if k != "rating"})
     assert not {"synthetic-ratings", "llm-judge-ratings"} & set(supplied.data.tags)
     assert "rated by an LLM" not in supplied.text and "a rating supplied with the data" in supplied.text

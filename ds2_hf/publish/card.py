@@ -135,7 +135,8 @@ def _provenance(summary: Summary, report: Report) -> list[tuple[str, Any]]:
         ("Source licence", source.license if source else None),
         ("Rater", (" / ".join(str(v) for v in (rating.backend, rating.model) if v) or None) if rating else None),
         ("Rating mode", rating.mode if rating else None),
-        ("Prompt-template hash", rating.template_hash if rating else None),
+        ("Prompt-template hash", None if rating is None else rating.template_hash
+         if rating.effective_origin == "llm" else "none: these ratings were not made with the DS2 prompt"),
         ("Embedder", (" / ".join(str(v) for v in (embedding.backend, embedding.model) if v) or None)
          if embedding else None),
         ("Embedding dimension", embedding.dim if embedding else None),
