@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..formats import Formatter
     from ..report import EmbeddingInfo
 
-    check_outputs(args)
+    check_outputs(args, args.vectors_out)
     config = EmbeddingConfig(
         backend=args.backend,
         model=args.model,
