@@ -175,3 +175,25 @@ def rate_demo(num_rows: int, *, seed: int = 0, model: str | None = None, batch_s
     rows = sample_rated_demo(num_rows, seed=seed)[0].rename_column("rating", "judge_rating")
     return rate(rows, model=model or offline_model(), mode="logprobs", batch_size=batch_size, cache_path=cache_path,
                 desc="Rating the demo offline")
+
+
+def demo_report():
+    """The provenance of the demo pool as a :class:`ds2_hf.report.Report`: the AlpacaEval source (revision,
+    licence) and its ratings, an LLM judge's (GPT-4-turbo) from an existing evaluation.
+
+    Examples
+    --------
+    >>> from ds2_hf.demo import demo_report
+    >>> report = demo_report()
+    >>> report.source.hub_id, report.rating.origin
+    ('tatsu-lab/alpaca_eval', 'judge')
+    """
+    from .report import RatingInfo, Report, SourceInfo
+
+    return Report(
+        source=SourceInfo(dataset="tatsu-lab/alpaca_eval", revision="cd543a149df89434d8a54582c0151c0b945c3d20",
+                          license="apache-2.0", language="en", local=False),
+        rating=RatingInfo(backend="AlpacaEval annotations", model="GPT-4-turbo (weighted_alpaca_eval_gpt4_turbo)",
+                          mode="pairwise preference against gpt4_1106_preview, binned to 0-5 (see the demo data card)",
+                          origin="judge"),
+    )

@@ -377,7 +377,7 @@ def test_cli_select_writes_subset_and_report(tmp_path, capsys):
     assert main(["select", str(src), str(out), "-k", "3", "--report", str(rep)]) == 0
     sub = datasets.load_dataset("parquet", data_files=str(out), split="train")
     assert sub["id"][:] == DS2_ORDER[:3] and "source" in sub.column_names
-    assert json.loads(rep.read_text())["n_selected"] == 3
+    assert json.loads(rep.read_text())["selection"]["n_selected"] == 3
     assert "selected 3 of 7 rows" in capsys.readouterr().out
 
     assert main(["select", str(src), str(tmp_path / "a.jsonl"), "--strategy", "score", "--threshold", "5"]) == 0

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .common import add_output_options, check_outputs, stage_report, write_report
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -53,6 +55,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--column-prefix", default="", help="prefix of the output columns, e.g. gpt4o_")
     p.add_argument("--overwrite", action="store_true", help="replace existing rating columns")
     p.add_argument("--stats", default=None, metavar="JSON", help="also write the run statistics to this file")
+    add_output_options(p, report="the rater: backend, model, mode, prompt hash, run statistics")
     g = p.add_argument_group("Ray engine (--engine ray)")
     g.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local (default) or ray: requests / vLLM engines on a Ray cluster via Ray Data LLM")
@@ -71,7 +74,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .. import io
     from ..rating import FatalBackendError, RatingConfig, rate
+    from ..report import RatingInfo
 
+    check_outputs(args, args.stats)
     model = args.model
     if not model and args.backend == "transformers":  # the documented offline default (a weak rater)
         from ..causal_lm import WEAK_RATER_NOTE, offline_model
@@ -110,12 +115,12 @@ def run(args: argparse.Namespace) -> int:
     except FatalBackendError as err:
         print(f"ds2 rate: error: {err}", file=sys.stderr)
         return 1
-    io.save(rated, args.output)
+    io.save(rated, args.output, overwrite=args.overwrite_output)
+    write_report(args, stage_report(args, rating=RatingInfo.from_config(config, stats)))
     print(f"ds2 rate: {stats}")
     print(f"ds2 rate: wrote {len(rated)} rows to {args.output}")
     if args.stats:
-        with open(args.stats, "w", encoding="utf-8") as f:
-            json.dump(stats.as_dict(), f, indent=2)
+        io.write_json(stats.as_dict(), args.stats, overwrite=args.overwrite_output)
     failed = sum(stats.failed.values())
     if failed:
         print(f"ds2 rate: {failed} rows have no rating (see the rating_error column); re-run the same command to "

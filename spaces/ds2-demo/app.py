@@ -21,7 +21,7 @@ import numpy as np
 import ds2_hf
 from ds2_hf import columns as C
 from ds2_hf import plots
-from ds2_hf.embedding import embed, finalize
+from ds2_hf.embedding import EmbeddingConfig
 from ds2_hf.formats import Formatter
 
 NUM_CLASSES = 6
@@ -80,47 +80,9 @@ def load_pool(upload: str | None = None, *, demo_rows: int | None = None, seed: 
     return load_demo(num_rows=demo_rows, seed=seed)
 
 
-def ratings_array(dataset, column: str = C.RATING, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Integer ratings of shape (N,), with -1 for missing (null / NaN) ones.
-
-    Raises
-    ------
-    ValueError
-        The column is missing, or a rating is not an integer in ``0..num_classes-1`` (the message names rows).
-    """
-    if column not in dataset.column_names:
-        raise ValueError(
-            f"the data has no rating column {column!r} (columns: {dataset.column_names}); name the column that "
-            f"holds integer ratings 0..{num_classes - 1}"
-        )
-    raw = np.asarray([np.nan if v is None else v for v in dataset[column]], dtype=np.float64)
-    missing = np.isnan(raw)
-    bad = ~missing & ((raw != np.round(raw)) | (raw < 0) | (raw > num_classes - 1))
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise ValueError(
-            f"column {column!r} must hold integer ratings in 0..{num_classes - 1} (or nulls); rows "
-            f"{rows[:10].tolist()} have {raw[rows[:10]].tolist()}. Map your scale first (e.g. the DS2 compression "
-            "of a 1-10 score: 1-4 -> 0, 5 -> 1, ..., 9-10 -> 5) or change the number of classes"
-        )
-    if missing.all():
-        raise ValueError(f"column {column!r} has no ratings at all; DS2 needs rated rows to learn from")
-    out = np.where(missing, -1, raw).astype(np.int64)
-    return out
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # pipeline
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def embed_pool(dataset, *, dim: int = DEFAULT_DIM, column: str = C.EMBEDDING) -> tuple[Any, np.ndarray]:
-    """Add (or reuse) a unit-normalised WordLlama embedding column; return the dataset and the (N, d) matrix."""
-    if column not in dataset.column_names:
-        dataset = embed(dataset, backend="wordllama", dim=dim, column=column)
-    # an uploaded file may bring its own vectors: validate and normalise them like any other
-    matrix = finalize(np.asarray(dataset.with_format("numpy")[:][column], dtype=np.float32))
-    return dataset, matrix
 
 
 def _preview(text: Any, limit: int = PREVIEW_CHARS) -> Any:
@@ -151,39 +113,34 @@ def table(dataset, *, rating_column: str = C.RATING, limit: int | None = 200):
     return frame
 
 
-def summarize(dataset, ratings: np.ndarray, result, subset, *, k: int, group_column: str | None = None) -> str:
-    """Markdown summary of a run: pool, the curation guard's verdict, duplicates, flagged rows, the subset."""
+def summarize(result, *, k: int, group_column: str | None = None) -> str:
+    """Markdown summary of a run, read from its typed report: pool, guard, duplicates, flagged rows, the subset."""
     names = C.CurationColumns()
-    T = np.asarray(result.transition_matrix, dtype=np.float64)
-    prior = np.asarray(result.true_prior, dtype=np.float64)
-    rated = ratings >= 0
-    misrated = np.asarray(result.misrated, dtype=bool)
-    lines = [
-        f"**Pool**: {dataset.num_rows:,} rows, {int(rated.sum()):,} rated"
-        + (f", {int((~rated).sum()):,} unrated" if (~rated).any() else "") + "."
-    ]
-    clus = result.clusterability
-    if clus is not None:
-        lines.append(f"**Curation guard: {clus.status}** (trust {clus.gate:.2f}). {clus.verdict}")
-        lines.append("\n".join(f"- `{c.name}`: {'passed' if c.passed else 'failed' if c.gate <= 0 else 'partial'}"
-                               f" ({c.summary})" for c in clus.checks))
-        if clus.advice:
-            lines.append(f"*{clus.advice}*")
-    if clus is None or clus.status != "withheld":
+    curation = result.report.curation
+    n, n_rated = curation.n, curation.n_rated
+    lines = [f"**Pool**: {n:,} rows, {n_rated:,} rated" + (f", {n - n_rated:,} unrated" if n > n_rated else "") + "."]
+    guard = curation.clusterability
+    if guard is not None:
+        lines.append(f"**Curation guard: {guard.status}** (trust {guard.gate:.2f}). {guard.verdict}")
+        lines.append("\n".join(f"- `{c.name}`: {c.result.split(' ')[0]} ({c.summary})" for c in guard.checks))
+        if guard.advice:
+            lines.append(f"*{guard.advice}*")
+    if guard is None or guard.status != "withheld":
+        T, prior = np.asarray(curation.transition_matrix), np.asarray(curation.true_prior)
         lines.append(f"**Estimated rater accuracy** (sum over scores of prior x diagonal of T): "
                      f"{float(np.sum(prior * np.diag(T))):.1%}.")
-    lines.append(f"**Flagged as mis-rated**: {int(misrated.sum()):,} rows ({misrated.mean():.1%}); "
-                 f"**changed**: {int((np.asarray(result.curated) != ratings)[rated].sum()):,}.")
-    dup = result.report.get("structure", {}).get("duplicates", {})
-    if dup.get("n_groups"):
-        lines.append(f"**Duplicates**: {dup['n_rows']:,} rows in {dup['n_groups']:,} groups (the largest: "
-                     f"{dup['largest'][0][0]:,} copies of one answer); the subset takes at most one row of each.")
+    lines.append(f"**Flagged as mis-rated**: {curation.n_flagged:,} rows ({curation.n_flagged / n:.1%}); "
+                 f"**changed**: {curation.n_changed:,}.")
+    dup = curation.duplicates
+    if dup is not None and dup.n_groups:
+        lines.append(f"**Duplicates**: {dup.n_rows:,} rows in {dup.n_groups:,} groups (the largest: "
+                     f"{dup.largest[0][0]:,} copies of one answer); the subset takes at most one row of each.")
+    subset = result.subset
     lines.append(f"**Selected**: {subset.num_rows:,} of the requested {k:,} rows (curated score desc; within a "
                  "score, the rows curation is sure of first; then long-tail score desc).")
-    if names.curated_rating in subset.column_names:
-        cur = [v for v in subset[names.curated_rating] if v is not None]
-        if cur:
-            lines.append(f"**Curated scores in the subset**: {dict(sorted(_count(cur).items()))}.")
+    cur = [v for v in subset[names.curated_rating] if v is not None]
+    if cur:
+        lines.append(f"**Curated scores in the subset**: {dict(sorted(_count(cur).items()))}.")
     if group_column and group_column in subset.column_names:
         top = sorted(_count(subset[group_column]).items(), key=lambda kv: -kv[1])[:8]
         lines.append(f"**Subset by `{group_column}`**: " + ", ".join(f"{g} {n}" for g, n in top) + ".")
@@ -208,7 +165,8 @@ def run_pipeline(
     dim: int = DEFAULT_DIM,
     allow_empty_classes: bool = False,
 ) -> PipelineOutput:
-    """Embed, curate and select; return everything the app shows.
+    """Embed, curate and select with the library's one pipeline (:func:`ds2_hf.run_pipeline`); return what the
+    app shows.
 
     Parameters
     ----------
@@ -231,49 +189,39 @@ def run_pipeline(
     """
     if int(k) < 1:
         raise ValueError(f"k={k} must be at least 1")
-    ratings = ratings_array(dataset, rating_column, num_classes)
     stale = [c for c in C.CurationColumns().names() if c in dataset.column_names]
     if stale:  # an already curated upload: this run recomputes those columns
         dataset = dataset.remove_columns(stale)
-    dataset, _ = embed_pool(dataset, dim=dim)
     options = {} if method in (None, "", DEFAULT_METHOD) else {"method": method}
     curator = ds2_hf.Curator(rating_column=rating_column, num_classes=num_classes, seed=seed, progress=False,
                              allow_empty_classes=allow_empty_classes, **options)
-    curated = curator.fit_transform(dataset)
-    result = curator.result_
-    subset = ds2_hf.select(curated, k=int(k))
-
-    labels = [str(i) for i in range(num_classes)]
-    curated_labels = np.asarray(result.curated)
+    result = ds2_hf.run_pipeline(dataset, embedding=EmbeddingConfig(backend="wordllama", dim=dim), curator=curator,
+                                 selection=ds2_hf.SelectionConfig(k=int(k)))
+    curation, subset, labels = result.report.curation, result.subset, [str(i) for i in range(num_classes)]
+    selected = np.bincount([v for v in subset[C.CURATED_RATING] if v is not None], minlength=num_classes)
     distribution = plots.plot_rating_distributions(
-        {
-            "raw rating": np.bincount(ratings[ratings >= 0], minlength=num_classes)[:num_classes],
-            "curated": np.bincount(curated_labels[(curated_labels >= 0) & (curated_labels < num_classes)],
-                                   minlength=num_classes)[:num_classes],
-            "selected (curated)": np.bincount(
-                [v for v in subset[C.CURATED_RATING] if v is not None], minlength=num_classes
-            )[:num_classes],
-        },
+        {"raw rating": curation.counts_raw, "curated": curation.counts_curated,
+         "selected (curated)": selected[:num_classes]},
         labels=labels,
         title="Ratings: raw pool vs curated pool vs selected subset",
     )
-    transition = plots.plot_transition_matrix(result.transition_matrix, labels=labels,
+    transition = plots.plot_transition_matrix(curation.transition_matrix, labels=labels,
                                               title="Estimated score transition matrix T")
     group = next((c for c in ("generator", "dataset", "source") if c in dataset.column_names), None)
     composition = None
     if group is not None:
         composition = plots.plot_composition(_count(dataset[group]), _count(subset[group]),
                                              title=f"Subset composition by {group}")
-    misrated = np.asarray(result.misrated, dtype=bool)
-    flagged = curated.select(np.flatnonzero(misrated)[:200])
+    misrated = np.asarray(result.pool.with_format("numpy", columns=[C.MISRATED])[:][C.MISRATED], dtype=bool)
+    flagged = result.pool.select(np.flatnonzero(misrated)[:200])
     return PipelineOutput(
-        summary=summarize(dataset, ratings, result, subset, k=int(k), group_column=group),
+        summary=summarize(result, k=int(k), group_column=group),
         transition_figure=transition,
         distribution_figure=distribution,
         composition_figure=composition,
         selected=table(subset, rating_column=rating_column),
         flagged=table(flagged, rating_column=rating_column),
-        curated=curated,
+        curated=result.pool,
     )
 
 
