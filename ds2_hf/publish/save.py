@@ -176,9 +176,10 @@ def save_subset(
 
     Examples
     --------
-    >>> import datasets, ds2_hf
+    >>> import datasets, tempfile, ds2_hf
     >>> ds = datasets.Dataset.from_dict({"text": ["x", "y"], "rating": [3, 5], "curated_rating": [4, 5]})
-    >>> path = ds2_hf.save_subset(ds, "/tmp/ds2-doc-subset", report={"command": "ds2 run ..."}, overwrite=True)
+    >>> folder = tempfile.mkdtemp() + "/subset"
+    >>> path = ds2_hf.save_subset(ds, folder, report={"command": "ds2 run ..."})
     >>> sorted(p.name for p in path.iterdir())
     ['README.md', 'data', 'ds2_manifest.json', 'ds2_report.json', 'figures']
     """
