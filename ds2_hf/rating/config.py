@@ -7,12 +7,15 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 
+from urllib.parse import urlparse
+
 from ..formats import STYLES, Formatter
+from .backends.chat import DIALECTS
 from .prompt import PromptTemplate
 from .scores import PAPER_COMPRESSION, validate_compression
 
-BACKENDS = ("transformers", "vllm", "tgi", "openai", "vllm-server")
-REMOTE_BACKENDS = ("tgi", "openai", "vllm-server")
+REMOTE_BACKENDS = tuple(DIALECTS)  # ("tgi", "openai", "vllm-server"): chat-completions servers, one dialect each
+BACKENDS = ("transformers", "vllm", *REMOTE_BACKENDS)
 MODES = ("generate", "logprobs")
 
 # default environment variable holding the API key, per remote backend
@@ -145,6 +148,12 @@ class RatingConfig:
             raise ValueError(
                 f"backend={self.backend!r} needs `base_url=` (e.g. 'http://localhost:8000/v1' or an Inference "
                 "Endpoint URL)"
+            )
+        url = urlparse(self.base_url or "")
+        if self.base_url and (url.scheme not in ("http", "https") or not url.netloc):
+            raise ValueError(
+                f"base_url={self.base_url!r} is not an http(s) URL; pass the server's address, e.g. "
+                "'http://localhost:8000/v1'"
             )
         if self.backend == "openai" and not self.base_url and not self.model:
             raise ValueError("backend='openai' without base_url talks to OpenAI: pass `model=` (e.g. 'gpt-4o-mini')")
