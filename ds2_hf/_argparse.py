@@ -6,16 +6,17 @@ the caller (the paper's values) or the field's own. Nothing about a field is wri
 drift from the configuration objects. :func:`changed_values` reads back only what the user changed, under the field
 names, ready for the config's constructor or factory.
 
-================================  ============================================================================
-field type                         option
-================================  ============================================================================
-``bool``, ``bool | None``          ``--name`` / ``--no-name``
-``int``, ``float``, ``str``        ``--name VALUE`` (``X | None`` and ``X | str`` read as ``X``)
-an ``Enum`` or ``Literal``         ``--name {choices}``
-``list[X]``                        ``--name V [V ...]`` (one value for a ``str | list[str]`` field gives the str)
-``dict``                           ``--name JSON``
-anything else                      none (the field is set from Python)
-================================  ============================================================================
+====================================  ========================================================================
+field type                            option
+====================================  ========================================================================
+``bool``, ``bool | None``             ``--name`` / ``--no-name``
+``int``, ``float``, ``str``           ``--name VALUE`` (``X | None`` reads as ``X``)
+an ``Enum`` or ``Literal``            ``--name {choices}``
+``list[X]``, ``tuple[X, ...]``        ``--name V [V ...]`` (one value for a ``str | list[str]`` field: the str)
+``dict``                              ``--name JSON``
+``str | <a class>``                   ``--name VALUE``, the str form (e.g. a model given by name)
+anything else                         none (the field is set from Python)
+====================================  ========================================================================
 
 Examples
 --------
@@ -45,7 +46,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Union
 
 _SCALARS = (int, float, str)
@@ -75,18 +76,31 @@ def option_kwargs(tp) -> dict[str, Any] | None:
             return {"choices": list(typing.get_args(m))}
         if isinstance(m, type) and issubclass(m, enum.Enum):
             return {"choices": [e.value for e in m], "type": str}
-    lists = [m for m in members if typing.get_origin(m) is list]
-    if lists:
-        inner = (typing.get_args(lists[0]) or (str,))[0]
+    sequences = [m for m in members if typing.get_origin(m) in (list, tuple)]
+    if sequences:
+        inner = (typing.get_args(sequences[0]) or (str,))[0]
         inner = str if isinstance(inner, type) and issubclass(inner, enum.Enum) else inner
         return {"nargs": "+", "type": inner} if inner in _SCALARS else None
     if any(m is dict or typing.get_origin(m) is dict for m in members):
         return {"type": json.loads, "metavar": "JSON"}
-    scalars = [m for m in members if m in _SCALARS]
     if bool in members and str in members:
         return {"type": _str_or_bool}
+    scalars = [m for m in members if m in _SCALARS]
     if scalars and len(scalars) == len(members):
         return {"type": scalars[0] if len(scalars) == 1 or str not in scalars else str}
+    if str in members:  # a str or an object (a model): the command line gives the str
+        return {"type": str}
+    return None
+
+
+def _cast(tp) -> Callable[[list], Any] | None:
+    """How a parsed list becomes the field's value: a tuple for tuple fields, the str itself for a one-value list
+    of a ``str | list[str]`` field."""
+    members = _members(tp)
+    if any(typing.get_origin(m) is tuple for m in members):
+        return tuple
+    if str in members:
+        return lambda values: values[0] if len(values) == 1 else values
     return None
 
 
@@ -96,7 +110,7 @@ def _help(cls, f: dataclasses.Field) -> str:
     if text is None:
         lines = (cls.__doc__ or "").splitlines()
         for i, line in enumerate(lines):
-            if line.strip().split(" : ")[0] != f.name:
+            if f.name not in (name.strip() for name in line.strip().split(" : ")[0].split(",")):
                 continue
             indent, found = len(line) - len(line.lstrip()), []
             for more in lines[i + 1 :]:
@@ -113,7 +127,7 @@ class Option(typing.NamedTuple):
 
     field: str
     default: Any
-    one_value_is_str: bool  # a list of one value stands for the str (``str | list[str]`` fields)
+    cast: Callable[[list], Any] | None = None  # applied to a parsed list of values
 
 
 def add_dataclass_arguments(parser, cls, *, prefix: str = "", defaults: Mapping[str, Any] | None = None,
@@ -166,7 +180,7 @@ def add_dataclass_arguments(parser, cls, *, prefix: str = "", defaults: Mapping[
             text += f" (default: {default})".replace("%", "%%")
         parser.add_argument("--" + dest.replace("_", "-"), *aliases.get(f.name, ()), dest=dest, default=default,
                             help=text, **kwargs)
-        options[dest] = Option(f.name, default, kwargs.get("nargs") == "+" and str in _members(hints[f.name]))
+        options[dest] = Option(f.name, default, _cast(hints[f.name]) if kwargs.get("nargs") == "+" else None)
     return options
 
 
@@ -175,8 +189,8 @@ def changed_values(args: argparse.Namespace, options: Mapping[str, Option]) -> d
     out = {}
     for dest, opt in options.items():
         value = getattr(args, dest)
-        if opt.one_value_is_str and isinstance(value, list) and len(value) == 1:
-            value = value[0]
+        if opt.cast is not None and isinstance(value, list):
+            value = opt.cast(value)
         if value != opt.default:
             out[opt.field] = value
     return out

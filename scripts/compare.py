@@ -17,7 +17,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ds2_hf.evaluation.runner import add_eval_arguments
+    from ds2_hf.evaluation.arguments import add_eval_arguments
     from ds2_hf.training.arguments import add_finetune_arguments
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ds2_hf.evaluation import MissingDataError, compare
-    from ds2_hf.evaluation.runner import eval_config_from_args
+    from ds2_hf.evaluation.arguments import eval_config_from_args
     from ds2_hf.training.arguments import finetune_configs_from_args
 
     try:

@@ -1,9 +1,9 @@
 """Did the selection help? Finetune the same base model on several subsets and compare them in one table.
 
 Every subset is trained with the same recipe (one ``trl.SFTConfig`` and ``peft.LoraConfig``, same seed; see
-:mod:`ds2_hf.training`) and evaluated with the same :class:`~ds2_hf.evaluation.runner.EvalConfig`; the result is a Markdown table in the layout of the paper's
-Table 3 (best score per column in bold), a JSON file and a grouped bar chart. Finished runs are reused, so an
-interrupted comparison resumes where it stopped.
+:mod:`ds2_hf.training`) and evaluated with the same :class:`~ds2_hf.evaluation.runner.EvalConfig`; the result is a
+Markdown table in the layout of the paper's Table 3 (best score per column in bold), a JSON file and a grouped bar
+chart. Finished runs are reused, so an interrupted comparison resumes where it stopped.
 
 Examples
 --------

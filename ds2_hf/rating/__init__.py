@@ -29,8 +29,8 @@ from .config import BACKENDS, MODES, RatingConfig
 from .parsing import JSON_KEYS, RatingParseError, parse_answer
 from .prompt import ChatTemplateMissingError, PromptTemplate
 from .rater import Rater, rate, rating_features
-from .stats import RatingStats
 from .scores import PAPER_COMPRESSION, compress
+from .stats import RatingStats
 
 __all__ = [
     "AuthenticationError", "BACKENDS", "ChatTemplateMissingError", "ConfigurationError", "EndpointNotFoundError",

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
-
 from urllib.parse import urlparse
 
 from ..formats import STYLES, Formatter

@@ -55,7 +55,8 @@ class FinetuneResult:
 
 
 def finetune(dataset, *, model: str, output_dir: str | os.PathLike | None = None, args=None, peft_config=None,
-             options: FinetuneOptions | None = None, resume_from_checkpoint: bool | str | None = None) -> FinetuneResult:
+             options: FinetuneOptions | None = None,
+             resume_from_checkpoint: bool | str | None = None) -> FinetuneResult:
     """Finetune ``model`` on ``dataset`` with a LoRA adapter and write the adapter, tokenizer and model card.
 
     Parameters

@@ -12,7 +12,12 @@ httpx = pytest.importorskip("httpx")
 from huggingface_hub.errors import OfflineModeIsEnabled  # noqa: E402
 
 from ds2_hf.rating import (  # noqa: E402
-    AuthenticationError, ConfigurationError, OfflineModeError, Rater, RatingConfig, ServerUnreachableError,
+    AuthenticationError,
+    ConfigurationError,
+    OfflineModeError,
+    Rater,
+    RatingConfig,
+    ServerUnreachableError,
 )
 from ds2_hf.rating.backends.errors import Failure, classify  # noqa: E402
 from ds2_hf.rating.backends.remote import RemoteBackend  # noqa: E402

@@ -107,7 +107,8 @@ class Dialect:
             fields.update(temperature=0.0, logprobs=True, top_logprobs=config.top_logprobs)
         else:
             messages = config.prompt.messages(conversation)
-            fields = {"max_tokens": config.max_new_tokens, "temperature": config.temperature if config.do_sample else 0.0}
+            temperature = config.temperature if config.do_sample else 0.0
+            fields = {"max_tokens": config.max_new_tokens, "temperature": temperature}
             if config.do_sample:
                 fields.update(top_p=config.top_p, **self.sampling(config))
             fields.update(self.structured(config))
