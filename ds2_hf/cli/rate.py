@@ -7,8 +7,11 @@ import json
 import sys
 from collections import Counter
 
-from ..formats import STYLES
-from ..rating.config import BACKENDS, MODES
+# `ds2 --help` imports no numpy: the names are repeated here and a test holds them equal to
+# ds2_hf.rating.config.BACKENDS / MODES and ds2_hf.formats.STYLES
+BACKENDS = ("transformers", "vllm", "tgi", "openai", "vllm-server")
+MODES = ("generate", "logprobs")
+STYLES = ("reference", "tulu", "plain")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

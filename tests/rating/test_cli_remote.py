@@ -109,3 +109,14 @@ def test_wrong_key_stops_at_once_with_one_line(wordlevel_dir, tmp_path, capsys, 
     assert code == 1 and len(errors) == 1 and errors[0].startswith("ds2 rate: error: ") and "Traceback" not in err
     assert "HTTP 401" in errors[0] and "VLLM_API_KEY" in errors[0]
     assert "sk-wrong" not in err and not (tmp_path / "o.parquet").exists()
+
+
+def test_the_rate_command_offers_the_library_choices():
+    """`ds2 --help` stays numpy-free, so the command names its choices itself: they must be the library's."""
+    from ds2_hf.cli import rate as command
+    from ds2_hf.formats import STYLES
+    from ds2_hf.rating.backends.chat import DIALECTS
+    from ds2_hf.rating.config import BACKENDS, MODES
+
+    assert command.BACKENDS == BACKENDS and set(DIALECTS) < set(BACKENDS)
+    assert command.MODES == MODES and command.STYLES == STYLES
