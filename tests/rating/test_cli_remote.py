@@ -83,8 +83,10 @@ def test_kill_9_repeats_at_most_the_requests_in_flight(server, tmp_path):
     assert subprocess.run(DS2 + args, capture_output=True, env=_env(), timeout=300).returncode == 0
     rated = datasets.load_dataset("parquet", data_files=str(tmp_path / "out.parquet"), split="train")
     assert None not in rated["rating"]
+    # In flight at a kill: the `concurrency` requests sent and not yet answered, plus at most one answer being
+    # written to the cache (microseconds). Collecting answers once a second repeated 121 here.
     repeated = server.faults.served - n
-    assert 0 <= repeated <= kills * concurrency, f"{repeated} requests were answered twice"
+    assert 0 <= repeated <= kills * (concurrency + 1), f"{repeated} requests were answered twice"
 
 
 def test_a_run_in_which_every_row_failed_exits_non_zero(server, tmp_path, capsys):
