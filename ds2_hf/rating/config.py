@@ -80,7 +80,7 @@ class RatingConfig:
     backoff_base, backoff_max : float, default 1.0, 60.0
         First backoff delay and its cap, in seconds. A server's ``Retry-After`` is honoured.
     timeout : float, default 120.0
-        Seconds per request.
+        Seconds per request (of which at most 10 to connect).
     top_logprobs : int, default 20
         Alternatives per position requested from servers in ``logprobs`` mode (OpenAI allows at most 20, vLLM
         up to its ``--max-logprobs``). Scores outside the returned alternatives count as probability 0.

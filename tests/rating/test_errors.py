@@ -34,7 +34,7 @@ def _dead_url() -> str:
 @pytest.mark.parametrize("err, failure", [
     (OfflineModeIsEnabled("Cannot reach http://127.0.0.1:1/v1: offline mode is enabled"), Failure.OFFLINE),
     (httpx.ReadTimeout("timed out"), Failure.TIMEOUT),
-    (httpx.ConnectTimeout("timed out"), Failure.TIMEOUT),
+    (httpx.ConnectTimeout("timed out"), Failure.CONNECT),  # no connection was made
     (TimeoutError(), Failure.TIMEOUT),
     (httpx.ConnectError("[Errno 111] Connection refused"), Failure.CONNECT),
     (ConnectionRefusedError(), Failure.CONNECT),

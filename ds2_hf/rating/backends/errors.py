@@ -7,8 +7,8 @@ Two families:
   model that does not exist, ``HF_HUB_OFFLINE`` set for a Hugging Face endpoint) are the user's to fix; the CLI
   prints their one-line message and exits non-zero. Ratings finished before one is raised stay cached.
 * A failed *request* is classified by :func:`classify` into a :class:`Failure`: timeouts and dropped connections
-  are retried with backoff, then recorded as that row's ``rating_error``; a refused connection before the server
-  ever answered is the configuration error :class:`ServerUnreachableError`.
+  are retried with backoff, then recorded as that row's ``rating_error``; a connection that cannot be made before
+  the server ever answered is the configuration error :class:`ServerUnreachableError`.
 
 Examples
 --------
@@ -55,7 +55,7 @@ class Failure(enum.Enum):
     """Why a request produced no response. The value is the reason recorded in ``rating_error``."""
 
     TIMEOUT = "timeout"
-    CONNECT = "connect"
+    CONNECT = "connect"  # no connection could be made (refused, no such host, no answer to the handshake)
     DROPPED = "connection: dropped"
     OFFLINE = "offline"
     OTHER = "other"
@@ -69,17 +69,17 @@ def _rules() -> tuple[tuple[tuple[type[BaseException], ...], Failure], ...]:
 
     from ..._import_utils import is_available
 
-    timeout: tuple[type[BaseException], ...] = (TimeoutError,)
     connect: tuple[type[BaseException], ...] = (ConnectionRefusedError, socket.gaierror)
+    timeout: tuple[type[BaseException], ...] = (TimeoutError,)
     dropped: tuple[type[BaseException], ...] = (ConnectionError,)
     if is_available("httpx"):
         import httpx
 
+        connect += (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)
         timeout += (httpx.TimeoutException,)
-        connect += (httpx.ConnectError, httpx.ProxyError)
         dropped += (httpx.NetworkError, httpx.RemoteProtocolError)
-    # OfflineModeIsEnabled is a ConnectionError: it must be matched before the dropped connections
-    return (((OfflineModeIsEnabled,), Failure.OFFLINE), (timeout, Failure.TIMEOUT), (connect, Failure.CONNECT),
+    # OfflineModeIsEnabled is a ConnectionError and ConnectTimeout a timeout: order matters
+    return (((OfflineModeIsEnabled,), Failure.OFFLINE), (connect, Failure.CONNECT), (timeout, Failure.TIMEOUT),
             (dropped, Failure.DROPPED))
 
 

@@ -11,8 +11,9 @@ by exception type (:mod:`~ds2_hf.rating.backends.errors`):
 
 * 429, 5xx, timeouts and dropped connections are retried with exponential backoff and jitter, honouring
   ``Retry-After``; a request that still fails becomes a per-row failure with its reason;
-* 401/403 (credentials), 404 (wrong URL or model), a refused connection before the server ever answered, and
-  ``HF_HUB_OFFLINE`` with a Hugging Face endpoint stop the run at once with a one-line error.
+* 401/403 (credentials), 404 (wrong URL or model), a connection that cannot be made before the server ever
+  answered (refused, unknown host, no answer to the handshake within 10 s), and ``HF_HUB_OFFLINE`` with a Hugging
+  Face endpoint stop the run at once with a one-line error.
 
 The API key comes from an argument or an environment variable and is never printed, logged, stored or pickled.
 """
@@ -140,8 +141,9 @@ class RemoteBackend:
                 httpx = require("httpx", extra="rate", purpose="rating through a server")
                 key = self._key()
                 n = self.config.max_concurrency
+                timeout = self.config.timeout
                 self._client = httpx.Client(
-                    timeout=self.config.timeout, follow_redirects=True,
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=True,
                     headers={"Authorization": f"Bearer {key}"} if key else None,
                     limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
                 )
