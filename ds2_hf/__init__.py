@@ -76,7 +76,9 @@ _LAZY = {
     "load_demo": "ds2_hf.demo",
     # training and evaluation
     "finetune": "ds2_hf.training",
-    "FinetuneConfig": "ds2_hf.training",
+    "sft_config": "ds2_hf.training",
+    "lora_config": "ds2_hf.training",
+    "FinetuneOptions": "ds2_hf.training",
     "EvalConfig": "ds2_hf.evaluation",
     "compare": "ds2_hf.evaluation",
 }

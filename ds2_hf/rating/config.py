@@ -6,13 +6,15 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlparse
 
 from ..formats import STYLES, Formatter
+from .backends.chat import DIALECTS
 from .prompt import PromptTemplate
 from .scores import PAPER_COMPRESSION, validate_compression
 
-BACKENDS = ("transformers", "vllm", "tgi", "openai", "vllm-server")
-REMOTE_BACKENDS = ("tgi", "openai", "vllm-server")
+REMOTE_BACKENDS = tuple(DIALECTS)  # ("tgi", "openai", "vllm-server"): chat-completions servers, one dialect each
+BACKENDS = ("transformers", "vllm", *REMOTE_BACKENDS)
 MODES = ("generate", "logprobs")
 
 # default environment variable holding the API key, per remote backend
@@ -78,7 +80,7 @@ class RatingConfig:
     backoff_base, backoff_max : float, default 1.0, 60.0
         First backoff delay and its cap, in seconds. A server's ``Retry-After`` is honoured.
     timeout : float, default 120.0
-        Seconds per request.
+        Seconds per request (of which at most 10 to connect).
     top_logprobs : int, default 20
         Alternatives per position requested from servers in ``logprobs`` mode (OpenAI allows at most 20, vLLM
         up to its ``--max-logprobs``). Scores outside the returned alternatives count as probability 0.
@@ -145,6 +147,12 @@ class RatingConfig:
             raise ValueError(
                 f"backend={self.backend!r} needs `base_url=` (e.g. 'http://localhost:8000/v1' or an Inference "
                 "Endpoint URL)"
+            )
+        url = urlparse(self.base_url or "")
+        if self.base_url and (url.scheme not in ("http", "https") or not url.netloc):
+            raise ValueError(
+                f"base_url={self.base_url!r} is not an http(s) URL; pass the server's address, e.g. "
+                "'http://localhost:8000/v1'"
             )
         if self.backend == "openai" and not self.base_url and not self.model:
             raise ValueError("backend='openai' without base_url talks to OpenAI: pass `model=` (e.g. 'gpt-4o-mini')")

@@ -138,16 +138,15 @@ def test_lora_finetune_on_a_curated_subset_lowers_the_loss(smollm2_file, tmp_pat
     import ds2_hf
     from ds2_hf.causal_lm import load_causal_lm
     from ds2_hf.demo import load_demo
-    from ds2_hf.training import FinetuneConfig, finetune
+    from ds2_hf.training import finetune, lora_config, sft_config
 
     pool = ds2_hf.embed(load_demo(rated_only=True, num_rows=400, seed=3), backend="wordllama")
     curated = ds2_hf.Curator(progress=False).fit_transform(pool)
     short = curated.filter(lambda r: len(r["instruction"]) + len(r["output"]) < 260)
     subset = ds2_hf.select(short, k=4)
-    cfg = FinetuneConfig(max_steps=4, batch_size=2, per_device_batch_size=2, learning_rate=2e-3, lora_r=8,
-                         lora_alpha=16, lora_dropout=0.0, warmup_ratio=0.0, max_length=128, use_cpu=True,
-                         logging_steps=1, save_strategy="no", seed=0)
-    result = finetune(subset, model=smollm2_file, output_dir=tmp_path / "lora", config=cfg)
+    args = sft_config(tmp_path / "lora", max_steps=4, batch_size=2, per_device_train_batch_size=2, learning_rate=2e-3,
+                      warmup_steps=0.0, max_length=128, use_cpu=True, logging_steps=1, save_strategy="no", seed=0)
+    result = finetune(subset, model=smollm2_file, args=args, peft_config=lora_config(r=8, lora_dropout=0.0))
     first, last = result.losses[:2], result.losses[-2:]  # the same two batches, before and after training
     assert len(result.losses) == 4 and np.mean(last) < np.mean(first), result.losses
     adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())

@@ -13,6 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import (  # noqa: F401 - the errors a backend may raise, importable from here too
+    AuthenticationError,
+    ConfigurationError,
+    FatalBackendError,
+    ServerUnreachableError,
+)
+
 
 @dataclass
 class RawResult:
@@ -49,26 +56,16 @@ class RawResult:
 OnResult = Callable[[int, RawResult], None]
 
 
-class FatalBackendError(RuntimeError):
-    """An error that no retry can fix (bad credentials, unreachable server): the run stops, finished ratings stay cached."""
-
-
-class AuthenticationError(FatalBackendError):
-    """The server rejected the credentials (HTTP 401/403)."""
-
-
-class ServerUnreachableError(FatalBackendError):
-    """No connection could be made to the server."""
-
-
 @runtime_checkable
 class RatingBackend(Protocol):
     """What the :class:`~ds2_hf.rating.Rater` needs from a backend.
 
     ``identity`` names the backend and model in cache keys. ``generate`` and ``score`` receive the rendered
     conversations (``PromptTemplate`` and options come from the backend's config) and must call
-    ``on_result(i, RawResult)`` exactly once for every index ``i``, in any order, as results become final. They
-    may raise :class:`FatalBackendError`.
+    ``on_result(i, RawResult)`` exactly once for every index ``i``, in any order, from the calling thread, as soon
+    as each result is final (the rater stores it then: what a killed run repeats is what was not yet handed over).
+    They may raise :class:`~ds2_hf.rating.backends.errors.FatalBackendError` (a
+    :class:`~ds2_hf.rating.backends.errors.ConfigurationError` for setup problems).
     """
 
     def identity(self) -> dict: ...

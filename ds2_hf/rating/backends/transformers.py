@@ -27,7 +27,7 @@ import numpy as np
 
 from ..._import_utils import require
 from ..parsing import JSON_KEYS
-from ..prompt import render_chat
+from ..prompt import fit_prompt, render_chat
 from ..scores import distribution_from_paths
 from .base import OnResult, RawResult, ScoreTokens, choose_score, probe_score_tokens
 
@@ -147,26 +147,8 @@ class TransformersBackend:
     def prepare(self, conversation: str, *, reserve: int) -> tuple[str | None, int, bool, str | None]:
         """Render one prompt within the token budget: ``(prompt text, n tokens, truncated, error)``."""
         _, tok = self._load()
-        budget = self._context_budget(reserve)
-        text = self._render(conversation)
-        n = len(tok(text, add_special_tokens=False)["input_ids"])
-        if n <= budget:
-            return text, n, False, None
-        conv_ids = tok(conversation, add_special_tokens=False)["input_ids"]
-        overhead = n - len(conv_ids)
-        keep = budget - overhead
-        for _ in range(4):
-            if keep <= 0:
-                return None, n, True, (
-                    f"context_length: the prompt without the sample takes {overhead} tokens, more than the budget "
-                    f"of {budget}; raise max_input_tokens or shorten the prompt template"
-                )
-            text = self._render(tok.decode(conv_ids[:keep], skip_special_tokens=True))
-            n = len(tok(text, add_special_tokens=False)["input_ids"])
-            if n <= budget:
-                return text, n, True, None
-            keep -= n - budget
-        return None, n, True, f"context_length: could not fit the sample into {budget} tokens"
+        fit = fit_prompt(tok, conversation, self._render, budget=self._context_budget(reserve))
+        return fit.text, fit.n_tokens, fit.truncated, fit.error
 
     # --- forward passes ------------------------------------------------------------------------------------
     def distributions(self, texts: Sequence[str]) -> list[tuple[np.ndarray, float]]:

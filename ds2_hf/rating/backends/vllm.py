@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..._import_utils import require
-from ..prompt import json_schema, render_chat
+from ..prompt import fit_prompt, json_schema, render_chat
 from ..scores import distribution_from_paths
 from .base import OnResult, RawResult, ScoreTokens, probe_score_tokens
 
@@ -61,31 +61,27 @@ class VLLMBackend:
     def _tokenizer(self):
         return self._load().get_tokenizer()
 
-    def _prompts(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
-        """``(index, prompt text, n tokens, truncated)`` within budget (sample truncated and flagged when needed).
+    def _prompts(self, conversations: Sequence[str], on_result: OnResult):
+        """``(index, prompt text, n tokens, truncated)`` within ``max_input_tokens`` (the engine's
+        ``max_model_len`` leaves ``max_new_tokens`` after it); the sample is cut and flagged when needed
+        (:func:`~ds2_hf.rating.prompt.fit_prompt`), a prompt that cannot fit is reported as failed.
 
         Prompts go to vLLM as token ids tokenized without special tokens: the chat template already wrote them,
         and a text prompt would get a second BOS.
         """
         tok = self._tokenizer()
         cfg = self.config
-        budget = cfg.max_input_tokens
+
+        def render(conversation: str) -> str:
+            return render_chat(tok, cfg.prompt.messages(conversation), chat_template=cfg.chat_template)
+
         out = []
         for i, conv in enumerate(conversations):
-            text = render_chat(tok, cfg.prompt.messages(conv), chat_template=cfg.chat_template)
-            n = len(tok(text, add_special_tokens=False)["input_ids"])
-            truncated = False
-            if n > budget:
-                ids = tok(conv, add_special_tokens=False)["input_ids"]
-                keep = len(ids) - (n - budget) - 8
-                if keep <= 0:
-                    on_result(i, RawResult(error=f"context_length: the prompt without the sample exceeds {budget} tokens",
-                                           truncated=True, prompt_tokens=n))
-                    continue
-                text = render_chat(tok, cfg.prompt.messages(tok.decode(ids[:keep], skip_special_tokens=True)),
-                                   chat_template=cfg.chat_template)
-                n, truncated = len(tok(text, add_special_tokens=False)["input_ids"]), True
-            out.append((i, text, n, truncated))
+            fit = fit_prompt(tok, conv, render, budget=cfg.max_input_tokens)
+            if fit.error is not None:
+                on_result(i, RawResult(error=fit.error, truncated=True, prompt_tokens=fit.n_tokens))
+            else:
+                out.append((i, fit.text, fit.n_tokens, fit.truncated))
         return out
 
     def _ids(self, text: str) -> dict:
@@ -112,7 +108,7 @@ class VLLMBackend:
     def generate(self, conversations: Sequence[str], on_result: OnResult) -> None:
         cfg = self.config
         llm = self._load()
-        items = self._prompts(conversations, cfg.max_new_tokens, on_result)
+        items = self._prompts(conversations, on_result)
         if not items:
             return
         params = self._sampling(
@@ -131,7 +127,7 @@ class VLLMBackend:
         if self._score_tokens is None:
             self._score_tokens = probe_score_tokens(self._tokenizer(), cfg.prompt.answer_prefix)
         st = self._score_tokens
-        items = self._prompts(conversations, 8, on_result)
+        items = self._prompts(conversations, on_result)
         if not items:
             return
         params = self._sampling(max_tokens=1, temperature=0.0, logprobs=cfg.top_logprobs)
