@@ -57,7 +57,7 @@ def _column_vector(dataset: datasets.Dataset, column: str) -> np.ndarray:
 def _column_matrix(dataset: datasets.Dataset, column: str) -> np.ndarray:
     """A column of fixed-length vectors as an (N, d) float32 matrix (ragged or null rows are named)."""
     rows = dataset.select_columns([column]).with_format("numpy")[:][column]
-    # variable-length list columns come as an object array of vectors: as_matrix stacks a list of them
+    # ragged or null rows come as an object array of vectors; as a list, as_matrix names the bad rows
     return as_matrix(list(rows) if rows.dtype == object else rows, name=f"column {column!r}")
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from selection_pools import DS2_ORDER, LONG_TAIL, SCORES, clustered, ids, make_pool
 
-from ds2_hf.selection import select, select_indices
+from ds2_hf.selection import STRATEGIES, Ranking, SelectionConfig, select, select_indices
+from ds2_hf.selection.strategies import descending
 
 def test_ds2_rule_on_hand_made_table():
     assert select_indices("ds2", k=5, scores=SCORES, long_tail=LONG_TAIL).tolist() == DS2_ORDER[:5]
@@ -135,3 +136,31 @@ def test_confident_ranks_the_rows_curation_is_sure_of_first_within_a_score():
 def test_confident_without_a_posterior_column_ranks_as_ds2():
     sub, report = select(make_pool(), 4, return_report=True)
     assert ids(sub) == DS2_ORDER[:4] and "no posterior" in report.details["confidence"]
+
+
+# ---------------------------------------------------------------------------------------------------- registry
+
+
+def test_every_registered_strategy_declares_what_it_reads():
+    assert list(STRATEGIES)[0] == SelectionConfig().strategy == "confident"
+    readable = {"scores", "long_tail", "lengths", "embeddings", "posterior"}
+    for name, strategy in STRATEGIES.items():
+        assert callable(strategy.rank) and strategy.summary, name
+        assert {part for need in strategy.needs for part in need.split("|")} <= readable, name
+        assert set(strategy.uses) <= readable, name
+    assert [name for name, s in STRATEGIES.items() if s.filters] == ["diversity"]
+    assert [name for name, s in STRATEGIES.items() if s.curated_rule] == ["ds2"]
+
+
+def test_a_registered_strategy_is_accepted_by_the_core_the_config_and_select(monkeypatch):
+    def shortest_first(inp, k, details):
+        details["n_seen"] = int(inp.eligible.sum())
+        return descending(inp, -inp.lengths)[:k]
+
+    with pytest.raises(ValueError, match="unknown selection strategy 'short'"):
+        SelectionConfig(strategy="short")
+    monkeypatch.setitem(STRATEGIES, "short", Ranking(shortest_first, needs=("lengths",), score_based=False,
+                                                     summary="shortest first"))
+    assert select_indices("short", k=2, lengths=[5, 1, 3, 1], duplicates=[-1, 0, -1, 0]).tolist() == [1, 2]
+    sub, report = select(make_pool(), 3, strategy="short", length_column="id", return_report=True)
+    assert ids(sub) == [0, 1, 2] and report.details["n_seen"] == 7 and report.length_column == "id"

@@ -163,3 +163,31 @@ def test_the_duplicate_group_column_is_used_when_present():
     assert ids(sub) == [2, 0, 3, 1]
     with pytest.raises(ValueError, match="confidence_tiers"):
         select(ds, 2, confidence_tiers=(0.99, 1.5))
+
+
+def test_bad_input_raises_the_typed_errors_of_the_validation_boundary():
+    from ds2_hf.validation import EmbeddingError, EmptyInputError, InputTypeError, UnknownOptionError
+
+    with pytest.raises(UnknownOptionError, match=r"unknown selection option\(s\) \['treshold'\]") as err:
+        select(make_pool(), k=2, treshold=4)
+    assert isinstance(err.value, TypeError) and isinstance(err.value, ValueError)
+    with pytest.raises(InputTypeError, match="config must be a SelectionConfig"):
+        select(make_pool(), k=2, config={"strategy": "ds2"})
+    with pytest.raises(InputTypeError, match=r"ds\['train'\]"):
+        select(datasets.DatasetDict({"train": make_pool()}), k=2)
+    with pytest.raises(EmptyInputError, match="nothing to select"):
+        select(make_pool().select([]), k=2)
+    vectors = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], None, [0.5, 0.5], [0.2, 0.1], [0.3, 0.9]]
+    with pytest.raises(EmbeddingError, match=r"column 'embedding'.*rows \[3\] \(1 in all\) have no vector"):
+        select(make_pool().add_column("embedding", vectors), k=2, strategy="diversity")
+    with pytest.raises(ValueError, match=r"scores must be numeric; rows \[1\]"):
+        select_indices("score", k=1, scores=[1, "high", 2])
+
+
+def test_a_variable_length_embedding_column_with_equal_lengths_is_read():
+    x = np.array([[1, 0], [1, 0.01], [0, 1], [0.7, 0.7], [-1, 0], [0, -1], [0.1, 0.99]], dtype=np.float32)
+    features = datasets.Features({"embedding": datasets.List(datasets.Value("float32"))})  # no fixed length
+    emb = datasets.Dataset.from_dict({"embedding": x.tolist()}, features=features)
+    ds = datasets.concatenate_datasets([make_pool(), emb], axis=1)
+    assert ids(select(ds, 3, strategy="diversity", diversity_threshold=0.5)) == ids(
+        select(make_pool().add_column("embedding", list(x)), 3, strategy="diversity", diversity_threshold=0.5))
