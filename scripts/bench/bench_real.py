@@ -155,7 +155,7 @@ def suite_demo(a) -> list[dict]:
     from scipy.stats import spearmanr
 
     import ds2_hf
-    from ds2_hf.duplicates import exact_duplicate_groups, pool_text_keys
+    from ds2_hf.selection.duplicates import exact_duplicate_groups, pool_text_keys
 
     ds = ds2_hf.load_demo()
     cache = Path(a.cache) / "demo_wordllama256.npy"

@@ -1,9 +1,9 @@
-"""Prompt groups and duplicate responses (ds2_hf.duplicates)."""
+"""Prompt groups and duplicate responses (ds2_hf.selection.duplicates)."""
 
 import datasets
 import numpy as np
 
-from ds2_hf.duplicates import (
+from ds2_hf.selection.duplicates import (
     DuplicateSummary,
     exact_duplicate_groups,
     near_duplicate_groups,
