@@ -117,8 +117,6 @@ def prepare(dataset, embedder: Embedder):
     """
     check_dataset(dataset, what="embed")
     embedder.check_columns(dataset.column_names)
-    if not embedder.config.backend_class.encodes_text:
-        return dataset
     return drop_empty(dataset, embedder.config)[0]
 
 

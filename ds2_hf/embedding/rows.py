@@ -111,7 +111,10 @@ def find_unrenderable(dataset, config: EmbeddingConfig) -> tuple[np.ndarray, lis
 
 
 def drop_empty(dataset, config: EmbeddingConfig):
-    """``dataset`` ready to embed as text: empty conversations left out when ``config.skip_empty``, else refused.
+    """``dataset`` ready to embed: empty conversations left out when ``config.skip_empty``, else refused.
+
+    Stored-vector backends render no text: their dataset is returned as it is. A caller that records the skipped
+    rows (a report) calls this before :func:`~ds2_hf.embedding.embed`, whose own check then finds nothing.
 
     Returns
     -------
@@ -136,6 +139,8 @@ def drop_empty(dataset, config: EmbeddingConfig):
     >>> kept.num_rows, skipped.tolist()
     (1, [1])
     """
+    if not config.backend_class.encodes_text:
+        return dataset, np.zeros(0, dtype=np.int64)
     empty, invalid = find_unrenderable(dataset, config)
     if invalid or (len(empty) and not config.skip_empty):
         raise render_problems(empty.tolist(), invalid, skip_empty=False)

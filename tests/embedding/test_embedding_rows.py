@@ -69,6 +69,9 @@ def test_drop_empty_returns_the_skipped_rows_and_refuses_an_all_empty_dataset():
     assert none.size == 0 and same.num_rows == 60
     with pytest.raises(EmptyInputError, match="all 4 rows have an empty conversation"):
         drop_empty(_sharegpt(4, empty=[0, 1, 2, 3]), cfg)
+    vectors = _sharegpt(4, empty=[0, 1, 2, 3]).add_column("v", [[1.0, 0.0]] * 4)
+    untouched, none = drop_empty(vectors, EmbeddingConfig(backend="column", source="v"))  # no text to check
+    assert untouched is vectors and none.size == 0
 
 
 def test_unrenderable_rows_are_named_with_the_empty_ones_even_when_skipping():
