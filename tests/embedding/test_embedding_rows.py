@@ -99,3 +99,13 @@ def test_a_plain_map_names_every_empty_row_of_the_batch():
 def test_scale_paths_check_the_rows_before_starting_ray():
     with pytest.raises(EmptyConversationError, match=r"rows \[3, 8"):
         embed_on_ray(_sharegpt(), backend="wordllama")  # raises before `import ray` / ray.init
+
+
+def test_cli_embed_names_the_empty_rows_in_one_line(tmp_path, capsys):
+    from ds2_hf.cli import main
+
+    _sharegpt(20, empty=[3, 8, 11]).to_json(str(tmp_path / "pool.jsonl"))
+    assert main(["embed", str(tmp_path / "pool.jsonl"), str(tmp_path / "out.parquet"), "--backend", "wordllama"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "rows [3, 8, 11] (3 in all)" in err and "--skip-empty" in err and "Traceback" not in err
+    assert not (tmp_path / "out.parquet").exists()
