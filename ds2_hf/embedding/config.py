@@ -59,7 +59,8 @@ class EmbeddingConfig:
         Text backends: leave rows whose conversation is empty (no message has any text, e.g. a ShareGPT record
         with no turns) out of the output, and log how many and which. ``False`` refuses them, naming every one,
         before any model loads. Only :func:`ds2_hf.embed` and the Ray / multi-process paths can drop rows; a plain
-        ``dataset.map(Embedder(...))`` still refuses them.
+        ``dataset.map(Embedder(...))`` still refuses them. Once rows are skipped, the row numbers of later
+        messages (a zero vector, say) count the rows kept.
 
     Examples
     --------
