@@ -31,8 +31,8 @@ _LAZY = {
     "embed_texts": "ds2_hf.embedding",
     "EmbeddingBackend": "ds2_hf.embedding",
     "EmbeddingError": "ds2_hf.embedding",
-    "embed_on_ray": "ds2_hf.embedding_scale",
-    "embed_multi_process": "ds2_hf.embedding_scale",
+    "embed_on_ray": "ds2_hf.embedding",
+    "embed_multi_process": "ds2_hf.embedding",
     # k-NN
     "KnnConfig": "ds2_hf.knn",
     "KnnGraph": "ds2_hf.knn",

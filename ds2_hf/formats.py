@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .validation import InputError
+
 Message = dict[str, str]
 
 FORMATS = ("messages", "sharegpt", "alpaca", "dolly", "prompt_completion", "text")
@@ -68,8 +70,12 @@ _ROLE_ALIASES = {
 }
 
 
-class FormatError(ValueError):
+class FormatError(InputError):
     """A row cannot be rendered (unknown format, empty conversation, non-string content)."""
+
+
+class EmptyConversationError(FormatError):
+    """A row whose conversation has no text at all (no message, or only blank ones)."""
 
 
 def detect_format(columns: Iterable[str]) -> str:
@@ -206,7 +212,7 @@ def row_to_messages(row: Mapping[str, Any], fmt: str, *, template: str | None = 
         raise FormatError(f"unknown format {fmt!r}; expected one of {FORMATS} or a template")
     msgs = [m for m in msgs if m["content"].strip() or m["role"] == "assistant"]
     if not any(m["content"].strip() for m in msgs):
-        raise FormatError(f"{where}: the conversation is empty (no message has any text)")
+        raise EmptyConversationError(f"{where}: the conversation is empty (no message has any text)")
     return msgs
 
 
@@ -286,6 +292,41 @@ class Formatter:
     def batch_texts(self, batch: Mapping[str, Sequence[Any]], *, offset: int = 0) -> list[str]:
         """Rendered text of every row of a batch; errors name the row as ``offset + i``."""
         return [self.text(r, where=f"row {offset + i}") for i, r in enumerate(self.batch_rows(batch))]
+
+    def find_problems(self, batch: Mapping[str, Sequence[Any]], *, offset: int = 0) -> tuple[list[int], list[tuple[int, str]]]:
+        """Rows of a batch that cannot be rendered, without stopping at the first.
+
+        Parameters
+        ----------
+        batch : mapping of column name to sequence
+            A column-oriented batch (``dataset[i:j]``).
+        offset : int, default 0
+            Dataset row number of the batch's first row.
+
+        Returns
+        -------
+        empty : list of int
+            Rows whose conversation has no text (:class:`EmptyConversationError`), ascending.
+        invalid : list of (int, str)
+            Other rows that fail to render, with the :class:`FormatError` message of each.
+
+        Examples
+        --------
+        >>> batch = {"conversations": [[{"from": "human", "value": "Hi"}], [], [{"from": "x", "value": "?"}]]}
+        >>> empty, invalid = Formatter().find_problems(batch, offset=10)
+        >>> empty, [row for row, _ in invalid]
+        ([11], [12])
+        """
+        empty: list[int] = []
+        invalid: list[tuple[int, str]] = []
+        for i, row in enumerate(self.batch_rows(batch)):
+            try:
+                self.messages(row, where=f"row {offset + i}")
+            except EmptyConversationError:
+                empty.append(offset + i)
+            except FormatError as err:
+                invalid.append((offset + i, str(err)))
+        return empty, invalid
 
     def batch_messages(self, batch: Mapping[str, Sequence[Any]], *, offset: int = 0) -> list[list[Message]]:
         """Normalised messages of every row of a batch."""

@@ -8,6 +8,7 @@ import pytest
 
 from ds2_hf.formats import (
     FORMATS,
+    EmptyConversationError,
     FormatError,
     Formatter,
     as_formatter,
@@ -207,8 +208,19 @@ def test_invalid_formatter_options():
     {"prompt": "", "completion": ""},
 ])
 def test_empty_conversation(row):
-    with pytest.raises(FormatError, match="empty"):
+    with pytest.raises(EmptyConversationError, match="row 4: the conversation is empty"):
         Formatter().messages(row, where="row 4")
+
+
+def test_find_problems_reports_every_bad_row_of_a_batch():
+    from ds2_hf.validation import InputError
+
+    batch = {"messages": [USER_ASSISTANT, [], [{"role": "user", "content": 42}], [{"role": "user", "content": " "}]]}
+    empty, invalid = Formatter().find_problems(batch, offset=100)
+    assert empty == [101, 103]
+    assert [(row, "content must be a string" in msg) for row, msg in invalid] == [(102, True)]
+    assert issubclass(EmptyConversationError, FormatError) and issubclass(FormatError, InputError)
+    assert Formatter().find_problems({"messages": [USER_ASSISTANT]}) == ([], [])
 
 
 @pytest.mark.parametrize("row", [

@@ -44,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--prompt", help="ST only: prefix every text with this instruction (default: none)")
     p.add_argument("--device", help="ST only: cpu, cuda, cuda:1, ...")
     p.add_argument("--no-normalize", dest="normalize", action="store_false", help="keep raw (un-normalised) vectors")
-    g = p.add_argument_group("scale out (ds2_hf.embedding_scale)")
+    g = p.add_argument_group("scale out (ds2_hf.embedding.scale)")
     g.add_argument("--engine", choices=("local", "ray", "multi-process"), default="local",
                    help="local (default), ray (an actor pool of embedders on Ray Data) or multi-process "
                    "(Sentence Transformers' pool, one process per --devices entry)")
@@ -82,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
     ).resolved()  # "auto" resolved once, so the report names the backend that ran
     dataset = io.load(args.input, split=args.split)
     if args.engine == "ray":
-        from ..embedding_scale import embed_on_ray
+        from ..embedding import embed_on_ray
 
         out = embed_on_ray(dataset, config, actors=args.actors, gpus_per_actor=args.gpus_per_actor,
                            out_path=args.vectors_out, address=args.ray_address)
     elif args.engine == "multi-process":
-        from ..embedding_scale import embed_multi_process
+        from ..embedding import embed_multi_process
 
         devices = [d for d in (args.devices or "").split(",") if d]
         out = embed_multi_process(dataset, config, devices=devices, out_path=args.vectors_out)

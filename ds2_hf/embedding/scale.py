@@ -19,7 +19,7 @@ function                   where the model runs
 Examples
 --------
 >>> import datasets
->>> from ds2_hf.embedding_scale import embed_on_ray                                      # doctest: +SKIP
+>>> from ds2_hf.embedding import embed_on_ray                                            # doctest: +SKIP
 >>> ds = datasets.Dataset.from_dict({"text": ["a cat", "a dog"]})                      # doctest: +SKIP
 >>> embed_on_ray(ds, actors=2, backend="wordllama").features["embedding"].length       # doctest: +SKIP
 256
@@ -34,8 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from ._import_utils import require
-from .embedding import Embedder, EmbeddingConfig, SentenceTransformerBackend, _make_config, embed, finalize
+from .._import_utils import require
+from ..validation import InputError
+from .base import finalize
+from .config import EmbeddingConfig, make_config
+from .embedder import Embedder, embed, prepare
+from .text import SentenceTransformerBackend, render_texts
 
 _ROW = "__ds2_row"
 
@@ -54,9 +58,9 @@ class _EmbedActor:
 
 
 def _text_config(config: EmbeddingConfig | None, options) -> EmbeddingConfig:
-    cfg = _make_config(config, options).resolved()
-    if cfg.backend not in ("wordllama", "sentence-transformers"):
-        raise ValueError(
+    cfg = make_config(config, options).resolved()
+    if not cfg.backend_class.encodes_text:
+        raise InputError(
             f"backend={cfg.backend!r} reads stored vectors, there is no model to spread over workers; use "
             "ds2_hf.embed for it (the Ray and multi-process engines run 'wordllama' and 'sentence-transformers')"
         )
@@ -64,7 +68,8 @@ def _text_config(config: EmbeddingConfig | None, options) -> EmbeddingConfig:
 
 
 def _attach(dataset, vectors_path: str, cfg: EmbeddingConfig):
-    """Add the column from the written ``.npy`` (the ``npy`` backend checks and types it)."""
+    """Add the column from the written ``.npy`` (the ``npy`` backend checks and types it); ``dataset`` holds the
+    rows that were embedded (empty conversations already left out)."""
     return embed(dataset, backend="npy", source=vectors_path, column=cfg.column, overwrite=cfg.overwrite,
                  normalize=cfg.normalize, dim=cfg.dim, load_from_cache_file=False)
 
@@ -104,7 +109,7 @@ def embed_on_ray(dataset, config: EmbeddingConfig | None = None, *, actors: int 
         ``dataset`` plus the embedding column, as :func:`ds2_hf.embed` returns it.
     """
     cfg = _text_config(config, options)
-    Embedder(cfg).check_columns(dataset.column_names)  # an existing column -> error before any work
+    dataset = prepare(dataset, Embedder(cfg))  # an existing column, empty or unrenderable rows: before any work
     ray = require("ray", extra="ray", purpose="embedding on Ray Data")
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
@@ -119,7 +124,7 @@ def embed_on_ray(dataset, config: EmbeddingConfig | None = None, *, actors: int 
     done = 0
     from tqdm.auto import tqdm
 
-    from .atomic import staged
+    from ..atomic import staged
 
     with staged(path, overwrite=True) as tmp, tqdm(total=n, desc=f"Embedding on Ray ({actors} actors)",
                                                     unit="row") as bar:
@@ -159,19 +164,16 @@ def embed_multi_process(dataset, config: EmbeddingConfig | None = None, *, devic
         ``dataset`` plus the embedding column, as :func:`ds2_hf.embed` returns it.
     """
     cfg = _text_config(config, options)
-    if cfg.backend != "sentence-transformers":
-        raise ValueError(f"the multi-process pool is Sentence Transformers'; backend={cfg.backend!r} runs with "
+    if cfg.backend_class is not SentenceTransformerBackend:
+        raise InputError(f"the multi-process pool is Sentence Transformers'; backend={cfg.backend!r} runs with "
                          "ds2_hf.embed or embed_on_ray")
     if not devices:
-        raise ValueError("devices= must name at least one device, e.g. ['cuda:0', 'cuda:1']")
-    Embedder(cfg).check_columns(dataset.column_names)
+        raise InputError("devices= must name at least one device, e.g. ['cuda:0', 'cuda:1']")
+    dataset = prepare(dataset, Embedder(cfg))
     texts: list[str] = []
     for start in range(0, len(dataset), 10_000):
-        texts += cfg.formatter.batch_texts(dataset[start : start + 10_000], offset=start)
-    if cfg.max_chars is not None:
-        texts = [t[: cfg.max_chars] for t in texts]
-    backend = SentenceTransformerBackend(cfg.model, dim=cfg.dim, batch_size=cfg.batch_size, pooling=cfg.pooling,
-                                         prompt=cfg.prompt, device="cpu", max_seq_length=cfg.max_seq_length)
+        texts += render_texts(dataset[start : start + 10_000], cfg, offset=start)
+    backend = SentenceTransformerBackend.from_config(cfg, device="cpu")
     model = backend.model
     pool = model.start_multi_process_pool(target_devices=list(devices))
     try:
@@ -181,7 +183,7 @@ def embed_multi_process(dataset, config: EmbeddingConfig | None = None, *, devic
     finally:
         model.stop_multi_process_pool(pool)
     path = _out_file(out_path)
-    from .atomic import staged
+    from ..atomic import staged
 
     with staged(path, overwrite=True) as tmp, open(tmp, "wb") as f:
         np.save(f, finalize(vectors, normalize=False))

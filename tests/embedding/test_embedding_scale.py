@@ -9,7 +9,7 @@ import pytest
 
 from ds2_hf.columns import ColumnExistsError
 from ds2_hf.embedding import embed
-from ds2_hf.embedding_scale import embed_multi_process, embed_on_ray
+from ds2_hf.embedding import embed_multi_process, embed_on_ray
 from ds2_hf.knn import load_embeddings
 
 TEXTS = [f"Question {i}: how do I sort a list of {i} numbers in Python?" for i in range(40)]
