@@ -33,14 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS.values():
-        try:
-            mod = importlib.import_module(f"ds2_hf.cli.{module}")
-        except ModuleNotFoundError as err:  # a command whose module is not part of this build
-            if err.name != f"ds2_hf.cli.{module}":
-                raise
-            continue
-        mod.add_parser(sub)
+    for module in COMMANDS.values():  # a command whose module fails to import fails the whole parser, loudly
+        importlib.import_module(f"ds2_hf.cli.{module}").add_parser(sub)
     return parser
 
 
