@@ -2,7 +2,9 @@
 
 Each sub-command lives in its own module of this package and exposes ``add_parser(subparsers)``, which
 registers the command and sets ``func`` to the function that runs it. Heavy imports happen inside those
-functions, so ``ds2 --help`` is instant.
+functions, so ``ds2 --help`` is instant. A failure prints one line and exits with the status
+:mod:`ds2_hf.cli.errors` gives it (2 for a usage error, 1 for a runtime failure); ``ds2 --debug ...`` shows the
+traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from .errors import explain
 
 # command name -> module inside ds2_hf.cli
 COMMANDS = {
@@ -32,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "small, clean, diverse subset and publish it.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails (default: one line naming the problem)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS.values():  # a command whose module fails to import fails the whole parser, loudly
         importlib.import_module(f"ds2_hf.cli.{module}").add_parser(sub)
@@ -53,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, ImportError) as err:
-        # A missing column raises KeyError, whose str() is the repr of its message: print the message itself.
-        message = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - classified below; a bug is re-raised
+        verdict = None if args.debug else explain(err)
+        if verdict is None:
+            raise
+        status, message = verdict
         print(f"ds2 {args.command}: error: {message}", file=sys.stderr)
-        return 2
-
+        return status
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,3 +37,19 @@ def stage_report(args: argparse.Namespace, **sections):
 def write_report(args: argparse.Namespace, report) -> None:
     if args.report:
         report.write(args.report, overwrite=args.overwrite_output)
+
+
+def load_input(path, *, split: str, what: str):
+    """The command's input as a non-empty :class:`datasets.Dataset` (``what``: the command, for the message).
+
+    Raises
+    ------
+    ds2_hf.validation.InputError
+        The path is missing, unreadable or empty (:func:`ds2_hf.io.load`), or the dataset has no rows.
+    """
+    from .. import io
+    from ..validation import check_dataset
+
+    dataset = io.load(path, split=split)
+    check_dataset(dataset, what=what)
+    return dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..columns import EMBEDDING, RATING
-from .common import add_output_options, check_outputs, stage_report, write_report
+from .common import add_output_options, check_outputs, load_input, stage_report, write_report
 
 
 def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = False) -> None:
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args)
     curator = curator_from_args(args)
-    ds = io.load(args.input, split=args.split)
+    ds = load_input(args.input, split=args.split, what="curate")
     if args.embeddings:
         _fit_on_npy(curator, ds, args.embeddings)
         out = curator.transform(ds)

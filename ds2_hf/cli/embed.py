@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..columns import EMBEDDING
-from .common import add_output_options, check_outputs, stage_report, write_report
+from .common import add_output_options, check_outputs, load_input, stage_report, write_report
 
 _BACKENDS = ("auto", "wordllama", "sentence-transformers", "column", "npy")  # = ds2_hf.embedding.BACKENDS
 _STYLES = ("reference", "tulu", "plain")  # = ds2_hf.formats.STYLES
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         column=args.column,
         overwrite=args.overwrite,
     ).resolved()  # "auto" resolved once, so the report names the backend that ran
-    dataset = io.load(args.input, split=args.split)
+    dataset = load_input(args.input, split=args.split, what="embed")
     if args.engine == "ray":
         from ..embedding_scale import embed_on_ray
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .. import io
-    from ..publish import CARD_FILE, DATA_DIR, PushError, push_folder, push_subset
+    from ..publish import CARD_FILE, DATA_DIR, push_folder, push_subset
     from ..report import Report
 
     folder = Path(args.folder)
@@ -69,23 +68,19 @@ def run(args: argparse.Namespace) -> int:
         )
     push = dict(private=args.private, revision=args.revision, endpoint=args.endpoint,
                 commit_message=args.message, prune=args.prune)
-    try:
-        if in_layout:
-            result = push_folder(folder, args.repo_id, **push)
-        else:
-            report = Report.read_many(args.report)  # a bad report file fails before the data are read
-            subset = io.load(args.folder, split=args.split)
-            pool = io.load(args.pool, split=args.split) if args.pool else None
-            options = {k: v for k, v in (("license", args.license), ("language", args.language),
-                                         ("pretty_name", args.pretty_name)) if v}
-            if args.composition_column:
-                options["composition_column"] = (None if args.composition_column.lower() == "none"
-                                                 else args.composition_column)
-            result = push_subset(subset, args.repo_id, report=report, source=args.source, pool=pool,
-                                 keep_embedding=args.keep_embedding, **options, **push)
-    except PushError as err:
-        print(f"ds2 push: error: {err}", file=sys.stderr)
-        return 1
+    if in_layout:
+        result = push_folder(folder, args.repo_id, **push)
+    else:
+        report = Report.read_many(args.report)  # a bad report file fails before the data are read
+        subset = io.load(args.folder, split=args.split)
+        pool = io.load(args.pool, split=args.split) if args.pool else None
+        options = {k: v for k, v in (("license", args.license), ("language", args.language),
+                                     ("pretty_name", args.pretty_name)) if v}
+        if args.composition_column:
+            options["composition_column"] = (None if args.composition_column.lower() == "none"
+                                             else args.composition_column)
+        result = push_subset(subset, args.repo_id, report=report, source=args.source, pool=pool,
+                             keep_embedding=args.keep_embedding, **options, **push)
     if result.changed:
         print(f"pushed {len(result.files)} files to {result.url} ({result.revision}): {result.commit_url}")
     else:

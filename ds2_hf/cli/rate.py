@@ -13,7 +13,7 @@ BACKENDS = ("transformers", "vllm", "tgi", "openai", "vllm-server")
 MODES = ("generate", "logprobs")
 STYLES = ("reference", "tulu", "plain")
 
-from .common import add_output_options, check_outputs, stage_report, write_report
+from .common import add_output_options, check_outputs, load_input, stage_report, write_report
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -79,7 +79,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
-    from ..rating import FatalBackendError, RatingConfig, rate
+    from ..rating import RatingConfig, rate
     from ..report import RatingInfo
 
     check_outputs(args, args.stats)
@@ -115,12 +115,8 @@ def run(args: argparse.Namespace) -> int:
         ray = RayOptions(concurrency=args.ray_concurrency, batch_size=args.ray_batch_size, qps=args.ray_qps,
                          engine_kwargs=json.loads(args.engine_kwargs) if args.engine_kwargs else {},
                          address=args.ray_address)
-    dataset = io.load(args.input, split=args.split)
-    try:
-        rated, stats = rate(dataset, config, engine=args.engine, ray=ray)
-    except FatalBackendError as err:  # a configuration error, or the server went away: one line, no traceback
-        print(f"ds2 rate: error: {err}", file=sys.stderr)
-        return 1
+    dataset = load_input(args.input, split=args.split, what="rate")
+    rated, stats = rate(dataset, config, engine=args.engine, ray=ray)  # a FatalBackendError: one line, status 1
     print(f"ds2 rate: {stats}")
     if args.stats:
         io.write_json(stats.as_dict(), args.stats, overwrite=args.overwrite_output)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
 from .curate import add_curation_args, curator_from_args, print_summary
 
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from ..curation import CurationConfig
     from ..embedding import EmbeddingConfig
     from ..pipeline import check_outputs, run_pipeline
-    from ..publish import PublishConfig, PushError
+    from ..publish import PublishConfig
     from ..report import CommandInfo, Report, SourceInfo
     from ..selection import SelectionConfig
 
@@ -68,11 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either INPUT or --demo (one of them)")
     if args.rate is not None and not args.demo:
         raise ValueError("--rate re-rates the demo data: use it with --demo (rate your own data with `ds2 rate`)")
-    try:
-        check_outputs(args.output, args.overwrite_output, args.push_to)  # before loading or any other work
-    except PushError as err:
-        print(f"ds2 run: error: {err}", file=sys.stderr)
-        return 1
+    check_outputs(args.output, args.overwrite_output, args.push_to)  # before loading or any other work
     if args.save_pool:
         check_writable(args.save_pool, overwrite=args.overwrite_output, flag="--overwrite-output")
     curator = curator_from_args(args)
@@ -93,16 +88,12 @@ def run(args: argparse.Namespace) -> int:
     embedding = EmbeddingConfig(backend=args.embed_backend, model=args.embed_model)
     composition = None if args.composition_column.lower() == "none" else args.composition_column
     publish = PublishConfig(composition_column=composition, **({"license": args.license} if args.license else {}))
-    try:
-        result = run_pipeline(
-            data, embedding=embedding, curator=curator, report=report, publish=publish,
-            selection=SelectionConfig(k=args.k, strategy=args.strategy, seed=args.seed),
-            output=args.output, overwrite=args.overwrite_output, push_to=args.push_to,
-            private=args.private or None,
-        )
-    except PushError as err:
-        print(f"ds2 run: error: {err}", file=sys.stderr)
-        return 1
+    result = run_pipeline(
+        data, embedding=embedding, curator=curator, report=report, publish=publish,
+        selection=SelectionConfig(k=args.k, strategy=args.strategy, seed=args.seed),
+        output=args.output, overwrite=args.overwrite_output, push_to=args.push_to,
+        private=args.private or None,
+    )
     print_summary(curator.report_)
     if args.save_pool:
         from .. import io

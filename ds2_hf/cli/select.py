@@ -6,7 +6,7 @@ import argparse
 import textwrap
 
 from ..columns import EMBEDDING, LONG_TAIL_SCORE
-from .common import add_output_options, check_outputs, stage_report, write_report
+from .common import add_output_options, check_outputs, load_input, stage_report, write_report
 
 _STRATEGIES = ("confident", "ds2", "score", "random", "length", "knn", "diversity")  # = selection.STRATEGIES
 _TIE_BREAKS = ("index", "random")  # = ds2_hf.selection.TIE_BREAKS
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         confidence_tiers=tuple(args.confidence_tiers),
         deduplicate=args.deduplicate,
     )
-    dataset = io.load(args.input, split=args.split)
+    dataset = load_input(args.input, split=args.split, what="select")
     subset, report = select(dataset, config=config, return_report=True)
     dest = io.save(subset, args.output, overwrite=args.overwrite_output)
     write_report(args, stage_report(args, selection=SelectionInfo.from_report(report)))

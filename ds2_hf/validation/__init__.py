@@ -39,13 +39,14 @@ outside 0..5, e.g. 9 (pass the right num_classes, or compress the scale first: d
 
 from .embeddings import as_matrix, check_finite, row_norms, validate_embeddings
 from .errors import (
-    EmbeddingError, EmptyInputError, InputError, InputTypeError, RatingError, UnknownOptionError, few,
+    EmbeddingError, EmptyInputError, InputError, InputTypeError, MissingInputError, RatingError, UnknownOptionError,
+    UnreadableInputError, few,
 )
 from .options import check_dataset, merge_options
 from .ratings import as_row_values, rating_codes, validate_rating_matrix, validate_ratings
 
 __all__ = [
-    "EmbeddingError", "EmptyInputError", "InputError", "InputTypeError", "RatingError", "UnknownOptionError",
-    "as_matrix", "as_row_values", "check_dataset", "check_finite", "few", "merge_options", "rating_codes",
+    "EmbeddingError", "EmptyInputError", "InputError", "InputTypeError", "MissingInputError", "RatingError",
+    "UnknownOptionError", "UnreadableInputError", "as_matrix", "as_row_values", "check_dataset", "check_finite", "few", "merge_options", "rating_codes",
     "row_norms", "validate_embeddings", "validate_rating_matrix", "validate_ratings",
 ]

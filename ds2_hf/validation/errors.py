@@ -25,6 +25,14 @@ class EmptyInputError(InputError):
     """An input with no rows: there is nothing to rate, embed, curate or select."""
 
 
+class MissingInputError(InputError, FileNotFoundError):
+    """An input path that does not exist (also a ``FileNotFoundError``)."""
+
+
+class UnreadableInputError(InputError, PermissionError):
+    """An input path that exists but cannot be read (also a ``PermissionError``)."""
+
+
 class EmbeddingError(InputError):
     """Embeddings that cannot be used: ragged or null rows, NaN / inf values, zero vectors, wrong shapes."""
 
@@ -46,6 +54,7 @@ def few(rows: Sequence[int], limit: int = 10) -> str:
     return f"[{shown}{', ...' if len(rows) > limit else ''}] ({len(rows)} in all)"
 
 
-for _error in (InputError, UnknownOptionError, InputTypeError, EmptyInputError, EmbeddingError, RatingError):
+for _error in (InputError, UnknownOptionError, InputTypeError, EmptyInputError, MissingInputError, UnreadableInputError,
+               EmbeddingError, RatingError):
     _error.__module__ = "ds2_hf.validation"  # the public name, in tracebacks and doctests
 del _error
