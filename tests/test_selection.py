@@ -361,13 +361,6 @@ def test_other_bad_options():
 # --------------------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_constants_match_the_library():
-    from ds2_hf.cli import select as cli_select
-
-    assert cli_select._STRATEGIES == STRATEGIES
-    assert cli_select._TIE_BREAKS == TIE_BREAKS
-
-
 def test_cli_select_writes_subset_and_report(tmp_path, capsys):
     from ds2_hf.cli import main
 

@@ -56,7 +56,8 @@ def _network_errors() -> tuple[type, ...]:
 
 
 def _runtime_errors() -> tuple[type, ...]:
-    return (*_loaded("ds2_hf.publish.push", "PushError"), *_loaded("ds2_hf.rating.backends.errors", "FatalBackendError"),
+    return (*_loaded("ds2_hf.publish.push", "PushError"),
+            *_loaded("ds2_hf.rating.backends.errors", "FatalBackendError"),
             *_loaded("huggingface_hub.errors", "HfHubHTTPError"))
 
 
