@@ -160,7 +160,7 @@ def check_outputs(output, overwrite: bool = False, push_to: str | None = None, t
         ``output`` is a file, holds files (without ``overwrite``) or cannot be written; ``push_to`` is not a
         repository id.
     ds2_hf.PushError
-        ``push_to`` is given and no Hub token can be found.
+        ``push_to`` is given and no Hub token can be found, or the Hub rejects it or allows it only to read.
     """
     if output is not None:
         from .atomic import check_writable
@@ -175,10 +175,10 @@ def check_outputs(output, overwrite: bool = False, push_to: str | None = None, t
             )
         check_writable(folder, overwrite=True)
     if push_to is not None:
-        from .publish.push import resolve_token, validate_repo_id
+        from .publish.push import check_push_access, resolve_token, validate_repo_id
 
         validate_repo_id(push_to)
-        resolve_token(token)
+        check_push_access(resolve_token(token))
 
 
 def _load(data, report: Report) -> tuple[Any, Report]:
@@ -221,7 +221,7 @@ def check_inputs(dataset, curator, *, rating=None, embedding=None, embed: bool =
     embedding : ds2_hf.EmbeddingConfig, optional
         How rows are rendered for embedding, when the embedding column is missing (default ``EmbeddingConfig()``).
     embed : bool, default True
-        Whether a missing embedding column will be made (False: the embeddings come from elsewhere).
+        Whether a missing embedding column will be made (False: it must be there).
 
     Raises
     ------
@@ -241,7 +241,7 @@ def check_inputs(dataset, curator, *, rating=None, embedding=None, embed: bool =
         from .embedding import EmbeddingConfig
 
         formatters.append(("embedding", (embedding if embedding is not None else EmbeddingConfig()).formatter))
-    elif column is not None and column in dataset.column_names:
+    elif column is not None:
         checks.append(lambda: check_embedding_column(dataset, column))
     checks += [lambda stage=stage, f=f: check_text(dataset, f, stage=stage) for stage, f in formatters]
     problems = []
@@ -321,12 +321,16 @@ def check_embedding_column(dataset, column: str) -> None:
     Raises
     ------
     ds2_hf.validation.EmbeddingError
-        Not a list column, null rows or rows of another length (named).
+        No such column, not a list column, null rows or rows of another length (named).
     """
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if column not in dataset.column_names:
+        raise EmbeddingError(f"column {column!r} not found (columns: {dataset.column_names}); embed the rows first "
+                             "(`ds2 embed`, ds2_hf.embed), name the embedding column (--embedding-column, "
+                             "embedding_column=...) or give the vectors (--embeddings FILE.npy)")
     arrow = dataset.with_format("arrow", columns=[column])[:][column]
     kind = arrow.type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not \

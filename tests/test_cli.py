@@ -44,6 +44,14 @@ def test_subcommand_help(command, capsys):
     assert capsys.readouterr().out.startswith(f"usage: ds2 {command}")
 
 
+def test_a_command_that_does_not_import_is_an_error_not_a_missing_command(monkeypatch):
+    import ds2_hf.cli
+
+    monkeypatch.setitem(ds2_hf.cli.COMMANDS, "broken", "no_such_module")
+    with pytest.raises(ModuleNotFoundError, match="ds2_hf.cli.no_such_module"):
+        ds2_hf.cli.build_parser()
+
+
 def test_no_command_prints_help_and_returns_2(capsys):
     assert main([]) == 2
     assert "usage: ds2" in capsys.readouterr().out
@@ -181,7 +189,8 @@ def test_curate_without_embedding_column_is_a_clean_error(tmp_path, capsys):
     datasets.Dataset.from_dict({"text": ["a", "b", "c"], "rating": [1, 2, 3]}).to_parquet(str(path))
     assert main(["curate", str(path), str(tmp_path / "out.parquet")]) == 2
     err = capsys.readouterr().err
-    assert "ds2 curate: error: column 'embedding' not found (columns: ['rating', 'text'])" in err
+    assert "ds2 curate: error: 2 problems with the input: (1) no row is rated [0, 4, 5] of 0..5" in err
+    assert "(2) column 'embedding' not found (columns: ['text', 'rating'])" in err
     assert "Traceback" not in err and 'error: "' not in err  # the message, not a KeyError repr
     assert not (tmp_path / "out.parquet").exists()
 

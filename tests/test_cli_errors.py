@@ -85,41 +85,8 @@ def test_a_permission_error_from_deep_inside_is_one_line(pool, tmp_path, capsys,
     assert "'/cache/datasets/lock': permission denied" in _one_error_line(capsys.readouterr().err, "select")
 
 
-# --------------------------------------------------------------------------------------------- read-only output
-
-
-def _read_only(monkeypatch, folder: Path) -> None:
-    """Creating a file in ``folder`` fails as it does in a read-only folder (root ignores the mode bits)."""
-    real_touch = Path.touch
-
-    def touch(self, *args, **kwargs):
-        if self.parent == folder:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_touch(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "touch", touch)
-
-
-def test_run_into_a_read_only_folder_fails_before_any_work(pool, tmp_path, capsys, monkeypatch):
-    from ds2_hf import io
-
-    (tmp_path / "ro").mkdir()
-    _read_only(monkeypatch, tmp_path / "ro")
-    monkeypatch.setattr(io, "load", _never("loading the input"))
-    assert main(["run", str(pool), "--output", str(tmp_path / "ro" / "subset"), "-k", "10"]) == 2
-    line = _one_error_line(capsys.readouterr().err, "run")
-    assert "not writable" in line and str(tmp_path / "ro") in line
-
-
-@pytest.mark.parametrize("command", ["embed", "curate", "select"])
-def test_a_stage_into_a_read_only_folder_fails_before_any_work(command, pool, tmp_path, capsys, monkeypatch):
-    from ds2_hf import io
-
-    (tmp_path / "ro").mkdir()
-    _read_only(monkeypatch, tmp_path / "ro")
-    monkeypatch.setattr(io, "load", _never("loading the input"))
-    assert main([command, str(pool), str(tmp_path / "ro" / "out.parquet")]) == 2
-    assert "not writable" in _one_error_line(capsys.readouterr().err, command)
+# A read-only output folder: tests/test_atomic.py::test_an_unwritable_output_fails_before_any_work (a really
+# read-only folder, for every writing command).
 
 
 # --------------------------------------------------------------------------------------------- the Hub
@@ -134,13 +101,19 @@ def test_offline_mode_with_a_missing_local_path(tmp_path):
     assert "'someone/missing-dataset'" in line and "HF_HUB_OFFLINE" in line
 
 
-def test_run_push_to_with_a_bad_token(stub, pool, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_not_a_valid_token")
+@pytest.mark.parametrize("token, problem", [("hf_not_a_valid_token", "rejected the token (HTTP 401)"),
+                                            ("hf_stub_read_only_token", "may only read")])
+def test_run_push_to_with_a_bad_token_fails_before_any_work(token, problem, stub, pool, tmp_path, capsys, monkeypatch):
+    from ds2_hf import io
+
+    monkeypatch.setenv("HF_TOKEN", token)
     monkeypatch.setenv("HF_ENDPOINT", stub.endpoint)
+    monkeypatch.setattr(io, "load", _never("loading the input"))
     code = main(["run", str(pool), "--output", str(tmp_path / "out"), "-k", "10", "--push-to", "org/subset"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "401" in _one_error_line(err, "run") and "hf_not_a_valid_token" not in err
+    assert problem in _one_error_line(err, "run") and token not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_push_to_an_unreachable_hub(pool, tmp_path, capsys, monkeypatch):

@@ -1,5 +1,13 @@
-"""What every data-writing command shares: output safety (``--overwrite-output``, checked before any work) and
-the typed report it writes (``--report FILE``)."""
+"""What the commands share: their inputs and outputs (read and checked before any work, ``--overwrite-output``,
+``--report FILE``) and their options generated from the configuration dataclasses.
+
+:func:`add_config_arguments` gives a command one option per field of a config (``--num-classes`` for
+``CurationConfig.num_classes``; with a prefix, ``--embed-model`` for ``EmbeddingConfig.model`` in ``ds2 run``),
+its help and default from the config's documentation, its choices from the registry that holds them
+(:data:`ds2_hf._argparse.REGISTRIES`); :func:`config_values` reads back what the user changed, for the config's
+constructor. A flag whose name is not the field's is declared in :data:`ALIASES` or :data:`NEGATIONS`, nowhere
+else.
+"""
 
 from __future__ import annotations
 

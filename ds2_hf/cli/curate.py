@@ -161,17 +161,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
-    from ..pipeline import check_inputs
+    from ..pipeline import check_inputs, check_ratings
     from ..report import CurationInfo
 
     check_outputs(args)
     curator = curator_from_args(args)
     ds = load_input(args.input, split=args.split, what="curate")
-    check_inputs(ds, curator, embed=False)  # every problem of the ratings and embeddings, in one message
     if args.embeddings:
+        check_ratings(ds, curator)
         _fit_on_npy(curator, ds, args.embeddings)
         out = curator.transform(ds)
     else:
+        check_inputs(ds, curator, embed=False)  # every problem of the ratings and embeddings, in one message
         out = curator.fit_transform(ds)
     io.save(out, args.output, overwrite=args.overwrite_output)
     write_report(args, stage_report(args, curation=CurationInfo.from_dict(curator.report_, where="curation")))
