@@ -181,7 +181,7 @@ def add_dataclass_arguments(parser, cls, *, prefix: str = "", defaults: Mapping[
         dest = f.name if f.name.startswith(prefix) else prefix + f.name
         default = defaults[f.name] if f.name in defaults else field_default(f)
         text = " ".join(t for t in (_help(cls, f), notes.get(f.name, "").replace("%", "%%")) if t)
-        if not kwargs.get("action") and "default" not in text.lower():  # the docs say what the default means
+        if not kwargs.get("action") and default is not None and "default" not in text.lower():  # else the docs say
             text += f" (default: {default})".replace("%", "%%")
         parser.add_argument("--" + dest.replace("_", "-"), *aliases.get(f.name, ()), dest=dest, default=default,
                             help=text, **kwargs)

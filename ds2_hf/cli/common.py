@@ -76,6 +76,7 @@ def load_input(path, *, split: str, what: str):
 #: further option strings. The one table of aliases; every other flag of a config field is generated.
 ALIASES: dict[tuple[str, str], tuple[str, ...]] = {
     ("SelectionConfig", "k"): ("-k",),
+    ("RayOptions", "engine_kwargs"): ("--engine-kwargs",),
 }
 
 #: Boolean fields with a flag that turns them off, besides the generated ``--no-field-name``.
@@ -98,6 +99,22 @@ def add_config_arguments(p: argparse.ArgumentParser, cls: type, *, title: str, p
         negations={f: a for (c, f), a in NEGATIONS.items() if c == name},
     )
     p.set_defaults(config_options={**(p.get_default("config_options") or {}), (name, prefix): options})
+
+
+def add_formatter_arguments(p: argparse.ArgumentParser, *, purpose: str) -> None:
+    """``--format``, ``--template`` and ``--style`` of :class:`ds2_hf.formats.Formatter`: how rows become text."""
+    from ..formats import Formatter
+
+    add_config_arguments(p, Formatter, title=f"rendering rows{purpose} (ds2_hf.formats.Formatter)",
+                         include=("format", "template", "style"))
+
+
+def formatter_from_args(args: argparse.Namespace):
+    """The :class:`~ds2_hf.formats.Formatter` the options describe, or None when none was given."""
+    from ..formats import Formatter
+
+    values = config_values(args, Formatter)
+    return Formatter(**values) if values else None
 
 
 def config_values(args: argparse.Namespace, cls: type, *, prefix: str = "") -> dict:

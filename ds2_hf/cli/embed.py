@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from .common import (
-    add_config_arguments, add_stage_arguments, check_outputs, config_values, load_input, stage_report, write_report,
+    add_config_arguments, add_formatter_arguments, add_stage_arguments, check_outputs, config_values,
+    formatter_from_args, load_input, stage_report, write_report,
 )
 
 
@@ -30,12 +31,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..embedding import EmbeddingConfig
-    from ..formats import Formatter
 
     add_stage_arguments(p, report="the embedder: backend, model, dimension")
     add_config_arguments(p, EmbeddingConfig, title="embedding (ds2_hf.EmbeddingConfig)", exclude=("formatter",))
-    add_config_arguments(p, Formatter, title="rendering rows (ds2_hf.formats.Formatter)",
-                         include=("format", "template", "style"))
+    add_formatter_arguments(p, purpose="")
     g = p.add_argument_group("scale out (ds2_hf.embedding_scale)")
     g.add_argument("--engine", choices=("local", "ray", "multi-process"), default="local",
                    help="local (default), ray (an actor pool of embedders on Ray Data) or multi-process "
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args, args.vectors_out)
     config = EmbeddingConfig(
-        **config_values(args, EmbeddingConfig), formatter=Formatter(**config_values(args, Formatter)),
+        **config_values(args, EmbeddingConfig), formatter=formatter_from_args(args) or Formatter(),
     ).resolved()  # "auto" resolved once, so the report names the backend that ran
     dataset = load_input(args.input, split=args.split, what="embed")
     if config.backend not in ("column", "npy"):  # the rows must render before the model loads

