@@ -12,7 +12,8 @@ field type                            option
 ``bool``, ``bool | None``             ``--name`` / ``--no-name``
 ``int``, ``float``, ``str``           ``--name VALUE`` (``X | None`` reads as ``X``)
 an ``Enum`` or ``Literal``            ``--name {choices}``
-``list[X]``, ``tuple[X, ...]``        ``--name V [V ...]`` (one value for a ``str | list[str]`` field: the str)
+``list[X]``, ``tuple[X, ...]``        ``--name V [V ...]`` (one value for a ``str | list[str]`` field: the str;
+                                      a bare ``tuple`` takes ``X`` from its default's items)
 ``dict``                              ``--name JSON``
 ``str | <a class>``                   ``--name VALUE``, the str form (e.g. a model given by name)
 anything else                         none (the field is set from Python)
@@ -40,6 +41,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import dataclasses
 import enum
 import json
@@ -61,7 +63,7 @@ def _members(tp) -> tuple:
 
 def _str_or_bool(text: str):
     low = text.lower()
-    return {"true": True, "yes": True, "false": False, "no": False}.get(low, text)
+    return {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}.get(low, text)
 
 
 def option_kwargs(tp) -> dict[str, Any] | None:
@@ -76,7 +78,7 @@ def option_kwargs(tp) -> dict[str, Any] | None:
             return {"choices": list(typing.get_args(m))}
         if isinstance(m, type) and issubclass(m, enum.Enum):
             return {"choices": [e.value for e in m], "type": str}
-    sequences = [m for m in members if typing.get_origin(m) in (list, tuple)]
+    sequences = [m for m in members if typing.get_origin(m) in (list, tuple, collections.abc.Sequence)]
     if sequences:
         inner = (typing.get_args(sequences[0]) or (str,))[0]
         inner = str if isinstance(inner, type) and issubclass(inner, enum.Enum) else inner
@@ -133,6 +135,7 @@ class Option(typing.NamedTuple):
 def add_dataclass_arguments(parser, cls, *, prefix: str = "", defaults: Mapping[str, Any] | None = None,
                             include: Iterable[str] | None = None, exclude: Iterable[str] = (),
                             aliases: Mapping[str, Iterable[str]] | None = None,
+                            negations: Mapping[str, str] | None = None,
                             notes: Mapping[str, str] | None = None) -> dict[str, Option]:
     """Add one option per init field of dataclass ``cls`` to ``parser`` (a parser or an argument group).
 
@@ -150,6 +153,9 @@ def add_dataclass_arguments(parser, cls, *, prefix: str = "", defaults: Mapping[
         Only these fields / not these fields.
     aliases : mapping, optional
         Field name -> further option strings (``{"num_train_epochs": ["--epochs"]}``).
+    negations : mapping, optional
+        Boolean field name -> a flag that sets it to False (``{"deduplicate": "--keep-duplicates"}``), beside
+        ``--no-name``.
     notes : mapping, optional
         Field name -> a sentence added to its help (what a default of ``None`` means here).
 
@@ -159,29 +165,80 @@ def add_dataclass_arguments(parser, cls, *, prefix: str = "", defaults: Mapping[
         Namespace attribute -> what was registered, for :func:`changed_values`.
     """
     defaults, aliases, notes = dict(defaults or {}), dict(aliases or {}), dict(notes or {})
+    negations = dict(negations or {})
     wanted = None if include is None else set(include)
     hints = typing.get_type_hints(cls)
     options: dict[str, Option] = {}
     for f in dataclasses.fields(cls):
         if not f.init or f.name in exclude or (wanted is not None and f.name not in wanted):
             continue
-        kwargs = option_kwargs(hints[f.name])
+        tp = _annotation(hints[f.name], field_default(f))
+        kwargs = option_kwargs(tp)
         if kwargs is None:
             continue
+        if "choices" not in kwargs and (values := registry_choices(cls, f.name)) is not None:
+            kwargs["choices"] = list(values)
         dest = f.name if f.name.startswith(prefix) else prefix + f.name
-        if f.name in defaults:
-            default = defaults[f.name]
-        elif f.default is not dataclasses.MISSING:
-            default = f.default
-        else:
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        default = defaults[f.name] if f.name in defaults else field_default(f)
         text = " ".join(t for t in (_help(cls, f), notes.get(f.name, "").replace("%", "%%")) if t)
-        if not kwargs.get("action"):
+        if not kwargs.get("action") and default is not None and "default" not in text.lower():  # else the docs say
             text += f" (default: {default})".replace("%", "%%")
         parser.add_argument("--" + dest.replace("_", "-"), *aliases.get(f.name, ()), dest=dest, default=default,
                             help=text, **kwargs)
-        options[dest] = Option(f.name, default, _cast(hints[f.name]) if kwargs.get("nargs") == "+" else None)
+        if f.name in negations:
+            parser.add_argument(negations[f.name], dest=dest, action="store_false",
+                                help=f"the same as --no-{dest.replace('_', '-')}")
+        options[dest] = Option(f.name, default, _cast(tp) if kwargs.get("nargs") == "+" else None)
     return options
+
+
+def _annotation(tp, default):
+    """A bare ``tuple`` / ``list`` annotation read as ``tuple[X, ...]`` / ``list[X]`` from its default's items."""
+    if tp in (tuple, list) and isinstance(default, (tuple, list)) and default and type(default[0]) in _SCALARS:
+        return tuple[type(default[0]), ...] if tp is tuple else list[type(default[0])]
+    return tp
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """The default of a dataclass field (``None`` for a required one)."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+#: (config class, field) -> (module, name) of the registry that holds the field's valid values, for fields whose
+#: annotation is a plain ``str``. The one place the command line learns them: no value list is copied.
+REGISTRIES: dict[tuple[str, str], tuple[str, str]] = {
+    ("CurationConfig", "method"): ("ds2_hf.curation.config", "METHODS"),
+    ("KnnConfig", "method"): ("ds2_hf.knn", "KNN_METHODS"),
+    ("KnnConfig", "device"): ("ds2_hf.knn", "KNN_DEVICES"),
+    ("SelectionConfig", "strategy"): ("ds2_hf.selection", "STRATEGIES"),
+    ("SelectionConfig", "tie_break"): ("ds2_hf.selection", "TIE_BREAKS"),
+    ("EmbeddingConfig", "backend"): ("ds2_hf.embedding", "BACKENDS"),
+    ("RatingConfig", "backend"): ("ds2_hf.rating.config", "BACKENDS"),
+    ("RatingConfig", "mode"): ("ds2_hf.rating.config", "MODES"),
+    ("RatingConfig", "style"): ("ds2_hf.formats", "STYLES"),
+    ("Formatter", "style"): ("ds2_hf.formats", "STYLES"),
+}
+
+
+def registry_choices(cls: type, name: str) -> tuple | None:
+    """The valid values of field ``name`` of config ``cls`` from its registry (:data:`REGISTRIES`), or None.
+
+    A registry may be a tuple of names or a mapping of name -> implementation; its keys are the choices.
+
+    Examples
+    --------
+    >>> from ds2_hf.curation import CurationConfig
+    >>> registry_choices(CurationConfig, "method")
+    ('joint', 'faithful')
+    """
+    where = REGISTRIES.get((cls.__name__, name))
+    if where is None:
+        return None
+    import importlib
+
+    return tuple(getattr(importlib.import_module(where[0]), where[1]))
 
 
 def changed_values(args: argparse.Namespace, options: Mapping[str, Option]) -> dict[str, Any]:

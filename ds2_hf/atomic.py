@@ -41,17 +41,19 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from .validation.errors import InputError
+
 __all__ = ["OutputExistsError", "OutputNotWritableError", "check_writable", "staged", "clean_leftovers",
            "write_bytes", "write_text"]
 
 _TMP, _OLD = "ds2-tmp", "ds2-old"
 
 
-class OutputExistsError(ValueError):
+class OutputExistsError(InputError):
     """The output already exists and replacing it was not asked for."""
 
 
-class OutputNotWritableError(ValueError):
+class OutputNotWritableError(InputError):
     """The output's folder cannot be written (permissions, read-only file system, a file in the way)."""
 
 

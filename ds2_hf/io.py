@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .validation.errors import EmptyInputError, InputError, MissingInputError, UnreadableInputError
+
 _EXT_BUILDER = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv", ".arrow": "arrow"}
 
 
@@ -25,8 +27,13 @@ def load(source: str | os.PathLike, *, split: str = "train", revision: str | Non
 
     Raises
     ------
-    FileNotFoundError
-        A local-looking path that does not exist.
+    ds2_hf.validation.MissingInputError
+        A local-looking path that does not exist, or (with ``HF_HUB_OFFLINE=1``) a Hub id not in the local cache.
+        Also a ``FileNotFoundError``.
+    ds2_hf.validation.UnreadableInputError
+        A path that cannot be read (also a ``PermissionError``).
+    ds2_hf.validation.EmptyInputError
+        A file with no bytes or only blank lines.
     ds2_hf.publish.ManifestError
         A subset folder (written by :func:`ds2_hf.save_subset`) that does not match its manifest: incomplete,
         edited, or mixing the files of two saves.
@@ -35,28 +42,64 @@ def load(source: str | os.PathLike, *, split: str = "train", revision: str | Non
 
     path = Path(source)
     if path.exists():
-        if path.is_dir():
-            if (path / "dataset_info.json").exists() or (path / "state.json").exists():
-                return datasets.load_from_disk(str(path))
-            if (path / "dataset_dict.json").exists():
-                dd = datasets.load_from_disk(str(path))
-                return dd[split] if split in dd else dd[next(iter(dd))]
-            from .publish.manifest import verify_folder
-
-            verify_folder(path)  # a subset folder written by save_subset: complete and unmixed, or an error
-            return datasets.load_dataset(str(path), split=split)
-        suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
-        builder = _EXT_BUILDER.get(suffix.removesuffix(".gz") if suffix.endswith(".gz") else suffix)
-        if builder is None:
-            raise ValueError(
-                f"cannot read {str(path)!r}: unknown file type {path.suffix!r}; use one of "
-                f"{sorted(_EXT_BUILDER)} or a dataset folder"
-            )
-        return datasets.load_dataset(builder, data_files=str(path), split="train")
+        _check_readable(path)
+        try:
+            return _load_local(path, split)
+        except StopIteration:  # datasets' builders find no first table in a file of blank lines
+            raise _empty(path) from None
     looks_local = str(source).startswith((".", "/", "~")) or Path(source).suffix in _EXT_BUILDER
     if looks_local:
-        raise FileNotFoundError(f"no such file or folder: {str(source)!r}")
-    return datasets.load_dataset(str(source), name, split=split, revision=revision)
+        raise MissingInputError(f"no such file or folder: {str(source)!r}; check the path (a Hub dataset id looks "
+                                "like 'org/name')")
+    try:
+        return datasets.load_dataset(str(source), name, split=split, revision=revision)
+    except ConnectionError as err:
+        if not hub_offline():
+            raise
+        raise MissingInputError(
+            f"{str(source)!r} is neither a local file or folder nor a Hub dataset in the local cache, and "
+            f"HF_HUB_OFFLINE=1 forbids downloading it ({err}); give a local path, or unset HF_HUB_OFFLINE"
+        ) from None
+
+
+def _check_readable(path: Path) -> None:
+    """Refuse, naming the path and the fix, an input that cannot be read or holds no bytes at all."""
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise UnreadableInputError(f"cannot read {str(path)!r}: permission denied; make it readable (chmod u+r) or "
+                                   "copy it somewhere you can read")
+    if path.is_file() and path.stat().st_size == 0:
+        raise _empty(path)
+
+
+def _empty(path: Path) -> EmptyInputError:
+    return EmptyInputError(f"{str(path)!r} is empty: it has no rows to read; check that the file was written "
+                           "completely")
+
+
+def _load_local(path: Path, split: str):
+    import datasets
+
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "state.json").exists():
+            return datasets.load_from_disk(str(path))
+        if (path / "dataset_dict.json").exists():
+            dd = datasets.load_from_disk(str(path))
+            return dd[split] if split in dd else dd[next(iter(dd))]
+        from .publish.manifest import verify_folder
+
+        verify_folder(path)  # a subset folder written by save_subset: complete and unmixed, or an error
+        return datasets.load_dataset(str(path), split=split)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".gz") else path.suffix
+    builder = _EXT_BUILDER.get(suffix.removesuffix(".gz") if suffix.endswith(".gz") else suffix)
+    if builder is None:
+        raise InputError(f"cannot read {str(path)!r}: unknown file type {path.suffix!r}; use one of "
+                         f"{sorted(_EXT_BUILDER)} or a dataset folder")
+    try:
+        return datasets.load_dataset(builder, data_files=str(path), split="train")
+    except ValueError as err:  # datasets' word for a file whose rows are all missing (blank lines, a header)
+        if "corresponds to no data" in str(err):
+            raise _empty(path) from None
+        raise
 
 
 def save(dataset, dest: str | os.PathLike, *, overwrite: bool = False) -> Path:

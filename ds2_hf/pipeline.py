@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from .report import CurationInfo, EmbeddingInfo, RatingInfo, Report, SelectionInfo, SourceInfo
+from .validation import EmbeddingError, EmptyInputError, InputError, few, validate_ratings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PipelineResult", "run_pipeline", "check_outputs", "check_ratings"]
+__all__ = ["PipelineResult", "run_pipeline", "check_embedding_column", "check_inputs", "check_outputs", "check_ratings",
+           "check_text"]
 
 
 @dataclass
@@ -108,9 +110,10 @@ def run_pipeline(
 
     Raises
     ------
-    ValueError
-        Before any expensive step: an output folder that holds files (without ``overwrite``) or cannot be
-        written, an invalid repository id, no rows, a missing rating column or invalid ratings.
+    ds2_hf.validation.InputError
+        Before any expensive step (:func:`check_outputs`, :func:`check_inputs`): an output folder that holds files
+        (without ``overwrite``) or cannot be written, an invalid repository id, no rows, a missing rating column or
+        invalid ratings, text that cannot be rendered, a bad embedding column; every problem in one message.
     ds2_hf.PushError
         ``push_to`` without a token, or the Hub refused the upload.
     """
@@ -121,9 +124,10 @@ def run_pipeline(
     selection = selection if selection is not None else SelectionConfig()
     check_outputs(output, overwrite, push_to, token)
     dataset, report = _load(data, report if report is not None else Report())
+    check_inputs(dataset, curator, rating=rating, embedding=embedding)
     if rating is not None:
         dataset, report = _rate(dataset, rating, report)
-    check_ratings(dataset, curator)
+        check_ratings(dataset, curator)
     dataset, report = _embed(dataset, curator, embedding, report)
     pool = curator.fit_transform(dataset)
     report = dataclasses.replace(report, curation=CurationInfo.from_dict(curator.report_, where="curation"))
@@ -152,29 +156,29 @@ def check_outputs(output, overwrite: bool = False, push_to: str | None = None, t
 
     Raises
     ------
-    ValueError
+    ds2_hf.validation.InputError
         ``output`` is a file, holds files (without ``overwrite``) or cannot be written; ``push_to`` is not a
         repository id.
     ds2_hf.PushError
-        ``push_to`` is given and no Hub token can be found.
+        ``push_to`` is given and no Hub token can be found, or the Hub rejects it or allows it only to read.
     """
     if output is not None:
         from .atomic import check_writable
 
         folder = Path(output)
         if folder.exists() and not folder.is_dir():
-            raise ValueError(f"{str(folder)!r} is a file, not a folder; choose a folder for the subset")
+            raise InputError(f"{str(folder)!r} is a file, not a folder; choose a folder for the subset")
         if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-            raise ValueError(
+            raise InputError(
                 f"output folder {str(folder)!r} is not empty; choose an empty folder, or pass --overwrite-output "
                 "(overwrite=True) to replace a previous run's files (other files in the folder are left alone)"
             )
         check_writable(folder, overwrite=True)
     if push_to is not None:
-        from .publish.push import resolve_token, validate_repo_id
+        from .publish.push import check_push_access, resolve_token, validate_repo_id
 
         validate_repo_id(push_to)
-        resolve_token(token)
+        check_push_access(resolve_token(token))
 
 
 def _load(data, report: Report) -> tuple[Any, Report]:
@@ -190,7 +194,7 @@ def _load(data, report: Report) -> tuple[Any, Report]:
         dataset = data
     if len(dataset) == 0:
         where = report.source.dataset if report.source and report.source.dataset else "the dataset"
-        raise ValueError(f"{where} has no rows; there is nothing to curate")
+        raise EmptyInputError(f"{where} has no rows; there is nothing to curate")
     return dataset, report
 
 
@@ -202,38 +206,149 @@ def _rate(dataset, config, report: Report) -> tuple[Any, Report]:
     return rated, dataclasses.replace(report, rating=RatingInfo.from_config(config, stats))
 
 
+def check_inputs(dataset, curator, *, rating=None, embedding=None, embed: bool = True) -> None:
+    """Check everything the stages will read, before any rating, embedding or curation, and report every problem
+    in one message: the rating column (unless ``rating`` will make it), the text the rater or the embedder will
+    render, and the embedding column when it is there.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+    curator : ds2_hf.Curator
+        Names the rating, embedding and audit columns and the scale.
+    rating : ds2_hf.RatingConfig, optional
+        The rows will be rated first: their text must render; the rating column is not needed yet.
+    embedding : ds2_hf.EmbeddingConfig, optional
+        How rows are rendered for embedding, when the embedding column is missing (default ``EmbeddingConfig()``).
+    embed : bool, default True
+        Whether a missing embedding column will be made (False: it must be there).
+
+    Raises
+    ------
+    ds2_hf.validation.InputError
+        One problem as it is (a :class:`~ds2_hf.validation.RatingError`, ...), several joined in one message.
+    """
+    checks = []
+    if rating is None:
+        checks.append(lambda: check_ratings(dataset, curator))
+    formatters = []
+    if rating is not None:
+        from .formats import Formatter
+
+        formatters.append(("rating", Formatter(format=rating.format, template=rating.template, style=rating.style)))
+    column = curator.embedding_column
+    if column is not None and column not in dataset.column_names and embed:
+        from .embedding import EmbeddingConfig
+
+        formatters.append(("embedding", (embedding if embedding is not None else EmbeddingConfig()).formatter))
+    elif column is not None:
+        checks.append(lambda: check_embedding_column(dataset, column))
+    checks += [lambda stage=stage, f=f: check_text(dataset, f, stage=stage) for stage, f in formatters]
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except InputError as err:
+            problems.append(err)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InputError(f"{len(problems)} problems with the input: "
+                         + " ".join(f"({i}) {err}" for i, err in enumerate(problems, 1)))
+
+
 def check_ratings(dataset, curator) -> None:
     """Check the curator's rating column before any embedding: present, integer in ``0..K-1``, some rated.
 
     Raises
     ------
-    ValueError
-        The column is missing (naming the columns and the fix) or its values are invalid (naming rows).
+    ds2_hf.validation.InputError
+        The column is missing (naming the columns and the fix).
+    ds2_hf.validation.RatingError
+        Its values are invalid: words, fractions, values off the scale (naming the rows), or nothing to curate.
     """
     import numpy as np
-
-    from .curation.core import validate_ratings
 
     columns = curator.rating_columns or [curator.rating_column]
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"column {missing[0]!r} not found (columns: {dataset.column_names}); rate the rows first "
             "(`ds2 rate`, ds2_hf.rating.rate) or name the rating column (--rating-column, rating_column=...)"
         )
     if curator.rating_columns:
         return  # several raters: the fusion validates its rating matrix
     arrow = dataset.with_format("arrow", columns=columns)[:][columns[0]]
-    try:
-        values = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
-    except (TypeError, ValueError):
-        sample = [v for v in arrow.to_pylist() if v is not None][:3]
-        raise ValueError(
-            f"column {columns[0]!r} must hold integer ratings 0..{curator.config.num_classes - 1} (or nulls), but "
-            f"it holds {arrow.type} values such as {sample}; map them to integers first"
-        ) from None
-    validate_ratings(values, len(dataset), curator.config.num_classes,
+    numeric = pa_is_numeric(arrow.type)
+    values = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64) if numeric else arrow.to_pylist()
+    validate_ratings(values, len(dataset), curator.config.num_classes, name=f"ratings in column {columns[0]!r}",
                      allow_empty_classes=curator.config.allow_empty_classes)
+
+
+def pa_is_numeric(arrow_type) -> bool:
+    """Whether an Arrow column type holds numbers (ints, floats, booleans) or only nulls."""
+    import pyarrow as pa
+
+    return (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type)
+            or pa.types.is_null(arrow_type))
+
+
+def check_text(dataset, formatter, *, stage: str) -> None:
+    """The columns ``formatter`` renders for ``stage`` (rating, embedding) exist.
+
+    Raises
+    ------
+    ds2_hf.validation.InputError
+        No known row format fits the columns, or a template names a missing column.
+    """
+    import string
+
+    try:
+        fmt = formatter.resolve(dataset.column_names)
+    except ValueError as err:  # formats.FormatError: no known format fits
+        raise InputError(f"{stage}: {err}") from None
+    if fmt == "template":
+        wanted = {f for _, f, _, _ in string.Formatter().parse(formatter.template) if f}
+        missing = sorted(wanted - set(dataset.column_names))
+        if missing:
+            raise InputError(f"{stage}: the template names column(s) {missing} that the input does not have "
+                             f"(columns: {dataset.column_names}); fix the template")
+
+
+def check_embedding_column(dataset, column: str) -> None:
+    """The embedding column holds one vector of numbers per row, all of one length (read from Arrow, no copy).
+
+    Raises
+    ------
+    ds2_hf.validation.EmbeddingError
+        No such column, not a list column, null rows or rows of another length (named).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column not in dataset.column_names:
+        raise EmbeddingError(f"column {column!r} not found (columns: {dataset.column_names}); embed the rows first "
+                             "(`ds2 embed`, ds2_hf.embed), name the embedding column (--embedding-column, "
+                             "embedding_column=...) or give the vectors (--embeddings FILE.npy)")
+    arrow = dataset.with_format("arrow", columns=[column])[:][column]
+    kind = arrow.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not \
+            pa_is_numeric(kind.value_type):
+        raise EmbeddingError(f"column {column!r} must hold one vector of numbers per row; it holds {kind}. Embed "
+                             "the rows (`ds2 embed`, ds2_hf.embed) or name the embedding column (--embedding-column)")
+    if pa.types.is_fixed_size_list(kind) and arrow.null_count == 0:
+        return
+    lengths = pc.list_value_length(arrow).to_numpy(zero_copy_only=False)
+    lengths = np.where(np.isnan(lengths.astype(float)), -1, lengths).astype(np.int64)
+    nulls = np.flatnonzero(lengths < 0)
+    common = np.bincount(lengths[lengths >= 0]).argmax() if (lengths >= 0).any() else 0
+    odd = np.flatnonzero((lengths >= 0) & (lengths != common))
+    parts = [f"rows {few(nulls)} have no vector (null)"] if nulls.size else []
+    parts += [f"rows {few(odd)} do not have length {common}"] if odd.size else []
+    if parts:
+        raise EmbeddingError(f"column {column!r} has mixed dimensions or missing rows: {'; '.join(parts)}. Every row "
+                             "needs a vector of the same length: re-embed those rows with one model, or drop them")
 
 
 def _embed(dataset, curator, embedding, report: Report) -> tuple[Any, Report]:

@@ -8,6 +8,7 @@ route                                                      used by
 =========================================================  ============================================
 ``POST /api/repos/create``                                 ``HfApi.create_repo``
 ``POST /api/validate-yaml``                                ``HfApi.create_commit`` (README.md metadata)
+``GET  /api/whoami-v2``                                    ``HfApi.whoami`` (the token's user and role)
 ``POST /api/{type}s/{repo}/preupload/{rev}``               ``create_commit`` / ``upload_folder``
 ``POST /api/{type}s/{repo}/commit/{rev}``                  ``create_commit`` (NDJSON, base64 files)
 ``GET  /api/{type}s/{repo}[/revision/{rev}]``              ``HfApi.repo_info`` / ``dataset_info``
@@ -257,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
             return "create", self._create, {}
         if method == "POST" and path == "/api/validate-yaml":
             return "validate", self._validate, {}
+        if method == "GET" and path == "/api/whoami-v2":
+            return "whoami", self._whoami, {}
         m = _REPO_API.match(path)
         if m:
             groups = {"type": m["type"][:-1], "repo": m["repo"]}
@@ -321,6 +324,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.hub._create_commit(repo, "main", {".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"},
                                 "initial commit", "")
         self._send(200, {"url": self._url(repo), "name": repo_id, "id": repo_id})
+
+    def _whoami(self, groups, query):
+        role = self._role()
+        if role is None:
+            self._error(401, "Invalid credentials in Authorization header")
+            return
+        self._send(200, {"type": "user", "name": USER, "auth": {"accessToken": {"role": role}}})
 
     def _validate(self, groups, query):
         payload = json.loads(self._body() or b"{}")

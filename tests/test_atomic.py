@@ -190,6 +190,7 @@ def read_only(folder: Path):
 def test_an_unwritable_output_fails_before_any_work(simulated, tmp_path, capsys):
     with read_only(tmp_path / "ro") as ro:
         for argv in (["curate", str(simulated), str(ro / "out.parquet")],
+                     ["embed", str(simulated), str(ro / "out.parquet"), "--backend", "column", "--source", "embedding"],
                      ["select", str(simulated), str(ro / "out.parquet"), "-k", "5", "--strategy", "score"],
                      ["run", str(simulated), "--output", str(ro / "subset")],
                      ["curate", str(simulated), str(tmp_path / "ok.parquet"), "--report", str(ro / "r.json")]):

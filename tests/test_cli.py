@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io as stdio
 import json
 import subprocess
@@ -39,12 +38,18 @@ def test_top_level_help(capsys):
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_subcommand_help(command, capsys):
-    if importlib.util.find_spec(f"ds2_hf.cli.{COMMANDS[command]}") is None:
-        pytest.skip(f"`ds2 {command}` is not part of this build")
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: ds2 {command}")
+
+
+def test_a_command_that_does_not_import_is_an_error_not_a_missing_command(monkeypatch):
+    import ds2_hf.cli
+
+    monkeypatch.setitem(ds2_hf.cli.COMMANDS, "broken", "no_such_module")
+    with pytest.raises(ModuleNotFoundError, match="ds2_hf.cli.no_such_module"):
+        ds2_hf.cli.build_parser()
 
 
 def test_no_command_prints_help_and_returns_2(capsys):
@@ -184,7 +189,8 @@ def test_curate_without_embedding_column_is_a_clean_error(tmp_path, capsys):
     datasets.Dataset.from_dict({"text": ["a", "b", "c"], "rating": [1, 2, 3]}).to_parquet(str(path))
     assert main(["curate", str(path), str(tmp_path / "out.parquet")]) == 2
     err = capsys.readouterr().err
-    assert "ds2 curate: error: column 'embedding' not found (columns: ['rating', 'text'])" in err
+    assert "ds2 curate: error: 2 problems with the input: (1) no row is rated [0, 4, 5] of 0..5" in err
+    assert "(2) column 'embedding' not found (columns: ['text', 'rating'])" in err
     assert "Traceback" not in err and 'error: "' not in err  # the message, not a KeyError repr
     assert not (tmp_path / "out.parquet").exists()
 
@@ -293,3 +299,100 @@ def test_run_requires_output(capsys):
         main(["run", "--demo"])
     assert exit_info.value.code == 2
     assert "--output" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------- the README
+
+
+def _readme_commands() -> list[tuple[str, str]]:
+    """``(command, text after it)`` for every ``ds2 <command> ...`` in the README's code blocks and inline code."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M)
+    inline = re.findall(r"`([^`\n]*(?:\n[^`\n]+)?)`", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M))
+    snippets = [line.split(" # ")[0] for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+    found = []
+    for snippet in snippets + [s.replace("\n", " ") for s in inline]:
+        for part in re.split(r"(?=\bds2 )", snippet)[1:]:
+            words = part.split()
+            if len(words) > 1 and words[1] in COMMANDS:
+                found.append((words[1], " ".join(words[2:])))
+    return found
+
+
+def test_every_flag_the_readme_shows_exists():
+    """The README's command lines use only options that the parser (generated from the configs) has."""
+    import re
+
+    from ds2_hf.cli import ALL, build_parser
+
+    parser = build_parser(ALL)
+    commands = parser._subparsers._group_actions[0].choices
+    found = _readme_commands()
+    assert len(found) > 20  # the README shows every stage
+    bad = []
+    for command, rest in found:
+        valid = set(commands[command]._option_string_actions) | set(parser._option_string_actions)
+        flags = re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", rest.split("&&")[0].split("|")[0])
+        bad += [f"ds2 {command} {flag}" for flag in flags if flag not in valid]
+    assert bad == []
+
+
+def test_choices_come_from_the_registries():
+    from ds2_hf.cli import ALL, build_parser
+    from ds2_hf.curation.config import METHODS
+    from ds2_hf.embedding import BACKENDS
+    from ds2_hf.knn import KNN_METHODS
+    from ds2_hf.selection import STRATEGIES, TIE_BREAKS
+
+    commands = build_parser(ALL)._subparsers._group_actions[0].choices
+
+    def choices(command, dest):
+        return next(tuple(a.choices) for a in commands[command]._actions if a.dest == dest)
+
+    assert choices("curate", "method") == choices("run", "method") == METHODS
+    assert choices("curate", "knn_method") == KNN_METHODS
+    assert choices("select", "strategy") == choices("run", "strategy") == tuple(STRATEGIES)
+    assert choices("select", "tie_break") == TIE_BREAKS
+    assert choices("embed", "backend") == choices("run", "embed_backend") == tuple(BACKENDS)
+
+
+@pytest.mark.parametrize("command, cls, prefix", [
+    ("curate", "ds2_hf.curation:CurationConfig", ""), ("select", "ds2_hf.selection:SelectionConfig", ""),
+    ("embed", "ds2_hf.embedding:EmbeddingConfig", ""), ("rate", "ds2_hf.rating:RatingConfig", ""),
+    ("run", "ds2_hf.embedding:EmbeddingConfig", "embed_"), ("push", "ds2_hf.publish:PublishConfig", ""),
+])
+def test_flag_defaults_are_the_config_defaults(command, cls, prefix):
+    """Nothing is restated: every generated option's default is its field's, so an unchanged command line gives
+    the config's defaults."""
+    import dataclasses
+    import importlib
+
+    from ds2_hf._argparse import field_default
+    from ds2_hf.cli import build_parser
+
+    module, name = cls.split(":")
+    config = getattr(importlib.import_module(module), name)
+    commands = build_parser(command)._subparsers._group_actions[0].choices
+    options = commands[command].get_default("config_options")[(name, prefix)]
+    assert len(options) >= 5
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    for dest, option in options.items():
+        assert option.default == field_default(fields[option.field]), dest
+        assert commands[command].get_default(dest) == option.default, dest
+
+
+def test_an_unchanged_command_line_gives_the_default_configs(tmp_path):
+    from ds2_hf.cli import build_parser
+    from ds2_hf.cli.curate import curation_config
+    from ds2_hf.curation import CurationConfig
+
+    args = build_parser("curate").parse_args(["curate", "in.parquet", "out.parquet"])
+    assert curation_config(args) == CurationConfig()
+    args = build_parser("curate").parse_args(["curate", "a", "b", "--method", "faithful", "--knn-method", "exact",
+                                             "--neighbourhood-prior", "off", "--seed", "3", "--no-backoff"])
+    config = curation_config(args)
+    assert (config.method, config.knn.method, config.neighbourhood_prior, config.seed, config.knn.seed,
+            config.backoff) == ("faithful", "exact", False, 3, 3, False)

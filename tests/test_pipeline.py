@@ -122,6 +122,63 @@ def test_pipeline_checks_everything_before_embedding(tmp_path, monkeypatch):
     assert (tmp_path / "busy" / "mine.txt").read_text() == "keep"
 
 
+def _no_embedding(monkeypatch):
+    import ds2_hf.embedding
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("embedded before the inputs were checked")
+
+    monkeypatch.setattr(ds2_hf.embedding, "embed", no_embedding)
+
+
+def test_word_ratings_in_a_dataset_column_are_a_rating_error(monkeypatch):
+    from ds2_hf.validation import RatingError
+
+    _no_embedding(monkeypatch)
+    pool = datasets.Dataset.from_dict({"text": list("abcd"), "rating": ["good", "3", "bad", None]})
+    with pytest.raises(RatingError, match=r"column 'rating'.*rows \[0, 1, 2\] \(3 in all\) hold text, e.g. 'good'"):
+        ds2_hf.run_pipeline(pool)
+
+
+def test_every_kind_of_problem_in_one_message(monkeypatch):
+    from ds2_hf.validation import InputError, RatingError
+
+    _no_embedding(monkeypatch)
+    pool = datasets.Dataset.from_dict({"question": ["q1", "q2", "q3"], "rating": [1, 2.5, 7]})
+    with pytest.raises(InputError) as info:
+        ds2_hf.run_pipeline(pool)
+    message = str(info.value)
+    assert not isinstance(info.value, RatingError) and message.startswith("2 problems with the input: (1) ")
+    assert "rows [1] (1 in all) are not whole numbers" in message and "rows [2] (1 in all) lie outside 0..5" in message
+    assert "(2) embedding: cannot tell how to render rows with columns ['question', 'rating']" in message
+    template = EmbeddingConfig(formatter=ds2_hf.formats.Formatter(template="{question} {answer}"))
+    with pytest.raises(InputError, match=r"\(2\) embedding: the template names column\(s\) \['answer'\]"):
+        ds2_hf.run_pipeline(pool, embedding=template)
+
+
+def test_a_ragged_embedding_column_names_its_rows():
+    from ds2_hf.pipeline import check_embedding_column
+    from ds2_hf.validation import EmbeddingError
+
+    rows = [[0.1, 0.2], [0.3, 0.4], [0.5], None, [0.6, 0.7]]
+    pool = datasets.Dataset.from_dict({"embedding": rows, "rating": [0, 1, 2, 3, 4]})
+    with pytest.raises(EmbeddingError, match=r"rows \[3\] \(1 in all\) have no vector \(null\); rows \[2\] "
+                       r"\(1 in all\) do not have length 2"):
+        check_embedding_column(pool, "embedding")
+    with pytest.raises(EmbeddingError, match="one vector of numbers per row; it holds string"):
+        check_embedding_column(datasets.Dataset.from_dict({"embedding": ["x", "y"]}), "embedding")
+    check_embedding_column(pool.select([0, 1, 4]), "embedding")  # one length, no nulls: fine
+
+
+def test_the_curate_command_names_word_ratings(tmp_path, capsys):
+    pool = datasets.Dataset.from_dict({"embedding": [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]],
+                                       "rating": ["5", "great", "1"]})
+    pool.to_parquet(str(tmp_path / "pool.parquet"))
+    assert main(["curate", str(tmp_path / "pool.parquet"), str(tmp_path / "out.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "hold text, e.g. '5'" in err and "could not convert" not in err
+
+
 def test_pipeline_default_budget_is_the_papers_share():
     rng = np.random.default_rng(0)
     n = 300

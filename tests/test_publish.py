@@ -19,6 +19,7 @@ import ds2_hf
 from ds2_hf import publish
 from ds2_hf.report import SCHEMA_VERSION, Report
 from ds2_hf.publish import render_report_html, write_report_html
+from ds2_hf.validation import EmptyInputError, UnknownOptionError
 
 try:
     from hub_server import DEFAULT_TOKEN, USER, HubStub
@@ -226,9 +227,9 @@ def test_small_shards_are_all_read_back(tmp_path, pool_and_report):
 
 def test_bad_input_is_refused_with_a_clear_message(tmp_path, pool_and_report):
     pool, report = pool_and_report
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(EmptyInputError, match="no rows, so there is nothing to publish"):
         publish.save_subset(pool.select([]), tmp_path / "empty", report=report)
-    with pytest.raises(TypeError, match="unknown publishing option"):
+    with pytest.raises(UnknownOptionError, match="unknown publishing option"):
         publish.save_subset(pool, tmp_path / "x", colour="blue")
     with pytest.raises(TypeError, match="DatasetDict"):
         publish.save_subset(datasets.DatasetDict({"train": pool}), tmp_path / "x")

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..columns import EMBEDDING, RATING
-from .common import add_output_options, check_outputs, stage_report, write_report
+from .common import (
+    add_config_arguments, add_stage_arguments, check_outputs, column_or_none, config_values, load_input, stage_report,
+    write_report,
+)
+
+
+#: The k-NN options a command exposes (the rest keep their defaults; ``knn.seed`` is ``--seed``).
+KNN_OPTIONS = ("method", "max_seconds", "device", "target_recall", "max_memory_gb", "threads")
 
 
 def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = False) -> None:
-    """Curation options shared by ``ds2 curate`` and ``ds2 run`` (``several_raters``: repeatable --rating-column)."""
-    g = p.add_argument_group("curation")
-    g.add_argument("--method", choices=("joint", "faithful"), default="joint",
-                   help="joint (default; most accurate) or faithful (the paper's reference algorithm)")
-    g.add_argument("--num-classes", type=int, default=6, help="score classes 0..K-1 (default: 6, the paper's 0-5)")
+    """Curation options shared by ``ds2 curate`` and ``ds2 run`` (``several_raters``: repeatable --rating-column):
+    one per field of :class:`~ds2_hf.CurationConfig` and of the exposed :class:`~ds2_hf.knn.KnnConfig` fields,
+    plus the columns of :class:`~ds2_hf.Curator`."""
+    from ..curation import CurationConfig
+    from ..knn import KnnConfig
+
+    add_config_arguments(p, CurationConfig, title="curation (ds2_hf.CurationConfig)", exclude=("knn", "progress"),
+                         notes={"near_duplicate_threshold": "Above 1 (e.g. 1.01): exact duplicates only."})
+    add_config_arguments(p, KnnConfig, title="k-NN graph (ds2_hf.knn.KnnConfig)", prefix="knn_",
+                         include=KNN_OPTIONS, notes={"max_seconds": "0: no limit."})
+    g = p.add_argument_group("columns (ds2_hf.Curator)")
     if several_raters:
         g.add_argument("--rating-column", action="append", metavar="COLUMN",
                        help=f"ratings to curate (default: {RATING}); repeat it to fuse several raters into one score")
@@ -22,16 +36,6 @@ def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = Fals
     else:
         g.add_argument("--rating-column", default=RATING, help=f"ratings to curate (default: {RATING})")
     g.add_argument("--embedding-column", default=EMBEDDING, help=f"embeddings (default: {EMBEDDING})")
-    g.add_argument("--confidence-threshold", type=float,
-                   help="minimum confidence to change a rating (default: 0.5 faithful, 0 joint)")
-    g.add_argument("--backoff", dest="backoff", action="store_true", default=None,
-                   help="shrink corrections when neighbours carry little information (default: on for joint)")
-    g.add_argument("--no-backoff", dest="backoff", action="store_false", help="never shrink corrections")
-    g.add_argument("--neighbourhood-prior", choices=("auto", "on", "off"), default="auto",
-                   help="joint only: the second stage (neighbours' leave-one-out posteriors as each row's prior); "
-                   "auto (default) keeps it when it predicts held-out ratings better")
-    g.add_argument("--duplicate-quirk", action="store_true",
-                   help="faithful only: reproduce the reference code's doubled dataset (comparison only)")
     g.add_argument("--group-column", default="auto",
                    help="prompt of each row, for pools with several responses per prompt: responses to one prompt "
                    "are never evidence for each other. auto (default): the prompt read from the rows' text, used "
@@ -43,29 +47,28 @@ def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = Fals
     g.add_argument("--no-duplicates", dest="find_duplicates", action="store_false",
                    help="do not look for rows with the same response (default: copies are not evidence for each "
                    "other, and a selection takes each duplicate group once)")
-    g.add_argument("--near-duplicate-threshold", type=float, default=0.995,
-                   help="cosine similarity from which rows of different prompts are near duplicates "
-                   "(default: 0.995; 1.01 = exact duplicates only)")
-    g.add_argument("--knn-method", choices=("auto", "exact", "ivf", "hnsw"), default="auto",
-                   help="k-NN search (default: auto = exact for small data, IVF with measured recall above)")
-    g.add_argument("--knn-max-seconds", type=float, default=3600.0,
-                   help="longest estimated k-NN search that may start (default 3600; 0 = no limit); above it the "
-                   "search escalates or stops with the estimate")
-    g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     g.add_argument("--overwrite", action="store_true", help="replace existing curation columns")
 
 
-def curator_from_args(args: argparse.Namespace):
-    from ..curation import CurationConfig, Curator
+def curation_config(args: argparse.Namespace):
+    """The :class:`~ds2_hf.CurationConfig` the options describe."""
+    from ..curation import CurationConfig
     from ..knn import KnnConfig
 
-    config = CurationConfig(
-        method=args.method, num_classes=args.num_classes, confidence_threshold=args.confidence_threshold,
-        backoff=args.backoff, duplicate_quirk=args.duplicate_quirk, seed=args.seed,
-        neighbourhood_prior={"auto": "auto", "on": True, "off": False}[args.neighbourhood_prior],
-        knn=KnnConfig(method=args.knn_method, seed=args.seed, max_seconds=args.knn_max_seconds or None),
-        near_duplicate_threshold=None if args.near_duplicate_threshold > 1 else args.near_duplicate_threshold,
-    )
+    values = config_values(args, CurationConfig)
+    if values.get("near_duplicate_threshold", 0) > 1:
+        values["near_duplicate_threshold"] = None
+    knn = config_values(args, KnnConfig, prefix="knn_")
+    if knn.get("max_seconds") == 0:
+        knn["max_seconds"] = None
+    config = CurationConfig(**values)
+    return dataclasses.replace(config, knn=KnnConfig(**knn, seed=config.seed))
+
+
+def curator_from_args(args: argparse.Namespace):
+    from ..curation import Curator
+
+    config = curation_config(args)
     columns = args.rating_column if isinstance(args.rating_column, list) else None
     audit = getattr(args, "audit_column", None)
     if columns is not None and len(columns) > 1:
@@ -73,10 +76,10 @@ def curator_from_args(args: argparse.Namespace):
                        embedding_column=None if args.no_embeddings else args.embedding_column)
     if getattr(args, "no_embeddings", False):
         raise ValueError("--no-embeddings fuses several raters alone: give --rating-column more than once")
-    group = None if args.group_column.lower() == "none" else args.group_column
     return Curator(config, rating_column=columns[0] if columns else (args.rating_column or RATING),
-                   embedding_column=args.embedding_column, overwrite=args.overwrite, group_column=group,
-                   audit_column=audit, find_duplicates=args.find_duplicates)
+                   embedding_column=args.embedding_column, overwrite=args.overwrite,
+                   group_column=column_or_none(args.group_column), audit_column=audit,
+                   find_duplicates=args.find_duplicates)
 
 
 def print_summary(report, file=None) -> None:
@@ -144,29 +147,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "  ds2 curate rated.parquet curated.parquet --embeddings emb_f16.npy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
-    p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
-    p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
-    add_output_options(p, report="the curation: transition matrix, guard, k-NN, duplicates, options")
-    p.add_argument("--embeddings", metavar="FILE.npy",
-                   help="take the embeddings from an (N, d) .npy file (float16 or float32, row i for INPUT's row i; "
-                   "memory-mapped) instead of INPUT's embedding column")
-    add_curation_args(p, several_raters=True)
     p.set_defaults(func=run)
     return p
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_stage_arguments(p, report="the curation: transition matrix, guard, k-NN, duplicates, options")
+    p.add_argument("--embeddings", metavar="FILE.npy",
+                   help="take the embeddings from an (N, d) .npy file (float16 or float32, row i for INPUT's row i; "
+                   "memory-mapped) instead of INPUT's embedding column")
+    add_curation_args(p, several_raters=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import io
+    from ..pipeline import check_inputs, check_ratings
     from ..report import CurationInfo
 
     check_outputs(args)
     curator = curator_from_args(args)
-    ds = io.load(args.input, split=args.split)
+    ds = load_input(args.input, split=args.split, what="curate")
     if args.embeddings:
+        check_ratings(ds, curator)
         _fit_on_npy(curator, ds, args.embeddings)
         out = curator.transform(ds)
     else:
+        check_inputs(ds, curator, embed=False)  # every problem of the ratings and embeddings, in one message
         out = curator.fit_transform(ds)
     io.save(out, args.output, overwrite=args.overwrite_output)
     write_report(args, stage_report(args, curation=CurationInfo.from_dict(curator.report_, where="curation")))

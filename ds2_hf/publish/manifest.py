@@ -23,12 +23,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..validation.errors import InputError
+
 from .config import DATA_DIR, MANIFEST_FILE
 
 MANIFEST_VERSION = 1
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A subset folder does not match its manifest (incomplete, changed or mixed)."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..report import Report
+from ..validation import InputError
 from .config import CARD_FILE, DATA_DIR, FIGURES_DIR, PublishConfig
 from .manifest import verify_folder
 from .save import read_folder, save_subset
@@ -74,16 +75,52 @@ def resolve_token(token: str | None) -> str:
     return token
 
 
+def hub_endpoint(endpoint: str | None = None) -> str:
+    """The Hub's address: ``endpoint``, else ``$HF_ENDPOINT`` (read now, not at import), else huggingface.co."""
+    from huggingface_hub import constants as hf_constants
+
+    return (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
+
+
+def check_push_access(token: str, *, endpoint: str | None = None) -> None:
+    """Ask the Hub whose ``token`` this is, before any work: a rejected or read-only token fails now, in one
+    request, rather than after the whole pipeline ran.
+
+    Raises
+    ------
+    PushError
+        The Hub rejected the token (HTTP 401), or it may only read.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=hub_endpoint(endpoint), token=token)
+    try:
+        info = api.whoami()
+    except HfHubHTTPError as err:
+        status = getattr(getattr(err, "response", None), "status_code", None)
+        if status != 401:
+            raise PushError(f"the Hub at {api.endpoint} answered HTTP {status} when asked who the token belongs to; "
+                            "nothing was done. Retry later.") from None
+        raise PushError(f"the Hub at {api.endpoint} rejected the token (HTTP 401): it is invalid or expired. "
+                        "Create a write token at https://huggingface.co/settings/tokens and log in again with "
+                        "`hf auth login` or set HF_TOKEN.") from None
+    role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise PushError(f"the token of {info.get('name')!r} may only read; pushing needs a token with write access "
+                        "(https://huggingface.co/settings/tokens)")
+
+
 def validate_repo_id(repo_id: str) -> None:
     from huggingface_hub.utils import HFValidationError
     from huggingface_hub.utils import validate_repo_id as hub_validate
 
     if not isinstance(repo_id, str) or not repo_id:
-        raise ValueError(f"repo_id must be a non-empty string like 'user/name' or 'org/name', got {repo_id!r}")
+        raise InputError(f"repo_id must be a non-empty string like 'user/name' or 'org/name', got {repo_id!r}")
     try:
         hub_validate(repo_id)
     except HFValidationError as err:
-        raise ValueError(
+        raise InputError(
             f"invalid repo id {repo_id!r}: use 'name' or 'namespace/name' with letters, digits, '-', '_' and '.' "
             f"(at most 96 characters, no '--' or '..'). Details: {err}"
         ) from None
@@ -200,7 +237,7 @@ def push_folder(
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     revision = revision or hf_constants.DEFAULT_REVISION
-    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
+    endpoint = hub_endpoint(endpoint)
     token = resolve_token(token)
     default_message, default_description = _default_commit_message(folder)
     api = HfApi(endpoint=endpoint, token=token)

@@ -21,6 +21,7 @@ from typing import Any
 from ..atomic import check_writable, staged
 from ..report import Report, SourceInfo
 from .card import card_context, card_data, render_card
+from ..validation import InputTypeError
 from .config import CARD_FILE, DATA_DIR, MANAGED, REPORT_FILE, PublishConfig, make_config, parse_size
 from .figures import plan_figures, render_figures
 from .manifest import verify_folder, write_manifest
@@ -53,17 +54,9 @@ def as_report(report: Report | Mapping[str, Any] | None, source: str | Mapping[s
 
 
 def validate_subset(subset) -> None:
-    import datasets
+    from ..validation import check_dataset
 
-    if isinstance(subset, datasets.DatasetDict):
-        raise TypeError(
-            f"save_subset takes one split (a datasets.Dataset), got a DatasetDict with splits {list(subset)}; "
-            f"pass e.g. subset['train']"
-        )
-    if not isinstance(subset, datasets.Dataset):
-        raise TypeError(f"subset must be a datasets.Dataset, got {type(subset).__name__}")
-    if subset.num_rows == 0:
-        raise ValueError("the subset is empty (0 rows); there is nothing to publish. Check the selection size k.")
+    check_dataset(subset, what="publish")
 
 
 def prepare(subset, report, source, pool, config: PublishConfig) -> tuple[Report, Summary]:
@@ -73,7 +66,7 @@ def prepare(subset, report, source, pool, config: PublishConfig) -> tuple[Report
         import datasets
 
         if not isinstance(pool, datasets.Dataset):
-            raise TypeError(f"pool must be a datasets.Dataset or a mapping of arrays, got {type(pool).__name__}")
+            raise InputTypeError(f"pool must be a datasets.Dataset or a mapping of arrays, got {type(pool).__name__}")
     typed = as_report(report, source)
     return typed, summarize(subset, typed, pool, config)
 

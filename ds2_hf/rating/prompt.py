@@ -30,6 +30,8 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from ..validation.errors import InputError
+
 from .parsing import JSON_KEYS
 
 SYSTEM_PROMPT = (
@@ -115,7 +117,7 @@ def json_schema(low: int = 1, high: int = 10) -> dict:
     }
 
 
-class ChatTemplateMissingError(ValueError):
+class ChatTemplateMissingError(InputError):
     """The tokenizer has no chat template and none was given."""
 
 

@@ -15,6 +15,7 @@ from .config import RatingConfig
 from .parsing import RatingParseError, parse_answer
 from .scores import compress, expected_score, round_score
 from .stats import RatingStats, failure_kind
+from ..validation import merge_options
 
 logger = logging.getLogger("ds2_hf.rating")
 
@@ -100,12 +101,7 @@ class Rater:
                  backend: RatingBackend | str | None = None, engine: str = "local", ray=None, **options):
         if isinstance(backend, str):  # the config field `backend` ("transformers", "openai", ...)
             options["backend"], backend = backend, None
-        if config is None:
-            config = RatingConfig(**options)
-        elif options:
-            config = config.replace(**options)
-        if not isinstance(config, RatingConfig):
-            raise TypeError(f"config must be a RatingConfig, got {type(config).__name__}")
+        config = merge_options(config, options, cls=RatingConfig, what="rating")  # unknown names: one clear error
         from .ray_engine import ENGINES
 
         if engine not in ENGINES:

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..validation.errors import InputError
 
-class ReportError(ValueError):
+
+class ReportError(InputError):
     """A report file or dict that cannot be read; the message names the file, the key and the fix."""
 
 

@@ -114,11 +114,14 @@ def test_wrong_key_stops_at_once_with_one_line(wordlevel_dir, tmp_path, capsys, 
 
 
 def test_the_rate_command_offers_the_library_choices():
-    """`ds2 --help` stays numpy-free, so the command names its choices itself: they must be the library's."""
-    from ds2_hf.cli import rate as command
+    """The options' choices are read from the library's registries, never copied."""
+    from ds2_hf.cli import build_parser
     from ds2_hf.formats import STYLES
     from ds2_hf.rating.backends.chat import DIALECTS
     from ds2_hf.rating.config import BACKENDS, MODES
 
-    assert command.BACKENDS == BACKENDS and set(DIALECTS) < set(BACKENDS)
-    assert command.MODES == MODES and command.STYLES == STYLES
+    parser = build_parser("rate")
+    rate = parser._subparsers._group_actions[0].choices["rate"]
+    choices = {a.dest: tuple(a.choices) for a in rate._actions if a.choices}
+    assert choices["backend"] == BACKENDS and set(DIALECTS) < set(BACKENDS)
+    assert choices["mode"] == MODES and choices["style"] == STYLES

@@ -117,3 +117,11 @@ def test_missing_openai_key_is_an_authentication_error(monkeypatch):
 def test_base_url_must_be_an_http_url(url):
     with pytest.raises(ValueError, match="is not an http\\(s\\) URL"):
         RatingConfig(model="m", backend="openai", base_url=url)
+
+
+def test_an_unknown_option_is_an_unknown_option_error():
+    from ds2_hf.rating import Rater
+    from ds2_hf.validation import UnknownOptionError
+
+    with pytest.raises(UnknownOptionError, match=r"unknown rating option\(s\) \['temprature'\]; valid options: "):
+        Rater(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", temprature=0.5)

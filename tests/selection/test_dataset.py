@@ -72,12 +72,6 @@ def test_missing_columns_name_the_column_and_the_step_that_writes_it():
         select(pool, k=2, strategy="score", score_column="quality")
 
 
-def test_cli_constants_match_the_library():
-    from ds2_hf.cli import select as cli_select
-
-    assert cli_select._STRATEGIES == tuple(STRATEGIES)
-    assert cli_select._TIE_BREAKS == TIE_BREAKS
-
 
 def test_cli_select_writes_subset_and_report(tmp_path, capsys):
     from ds2_hf.cli import main
