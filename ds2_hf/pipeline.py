@@ -356,13 +356,15 @@ def _embed(dataset, curator, embedding, report: Report) -> tuple[Any, Report]:
     column = curator.embedding_column
     if column is None or column in dataset.column_names:
         return dataset, report
-    from .embedding import EmbeddingConfig, Embedder, embed
+    from .embedding import EmbeddingConfig, Embedder, drop_empty, embed
 
     config = embedding if embedding is not None else EmbeddingConfig()
     config = Embedder(dataclasses.replace(config, column=column)).config  # "auto" resolved: the report names it
+    dataset, skipped = drop_empty(dataset, config)  # empty conversations: refused, or left out and recorded
     dataset = embed(dataset, config)
     dim = dataset.features[column].length
-    return dataset, dataclasses.replace(report, embedding=EmbeddingInfo.from_config(config, dim))
+    info = EmbeddingInfo.from_config(config, dim, skipped=skipped)
+    return dataset, dataclasses.replace(report, embedding=info)
 
 
 def _select(pool, config, report: Report) -> tuple[Any, Report]:

@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
-    from ..embedding import EmbeddingConfig, embed
+    from ..embedding import EmbeddingConfig, drop_empty, embed
     from ..formats import Formatter
     from ..pipeline import check_text
     from ..report import EmbeddingInfo
@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
         **config_values(args, EmbeddingConfig), formatter=formatter_from_args(args) or Formatter(),
     ).resolved()  # "auto" resolved once, so the report names the backend that ran
     dataset = load_input(args.input, split=args.split, what="embed")
-    if config.backend not in ("column", "npy"):  # the rows must render before the model loads
+    if config.backend_class.encodes_text:  # the rows must render before the model loads
         check_text(dataset, config.formatter, stage="embedding")
+    dataset, skipped = drop_empty(dataset, config)  # empty conversations: refused, or left out and recorded
     if args.engine == "ray":
         from ..embedding import embed_on_ray
 
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         out = embed(dataset, config)
     dest = io.save(out, args.output, overwrite=args.overwrite_output)
     dim = out.features[config.column].length
-    write_report(args, stage_report(args, embedding=EmbeddingInfo.from_config(config, dim)))
-    print(f"wrote {len(out)} rows with {config.column!r} ({dim}-d float32) to {dest}")
+    write_report(args, stage_report(args, embedding=EmbeddingInfo.from_config(config, dim, skipped=skipped)))
+    note = f" ({len(skipped)} empty conversation(s) skipped)" if len(skipped) else ""
+    print(f"wrote {len(out)} rows with {config.column!r} ({dim}-d float32) to {dest}{note}")
     return 0

@@ -97,16 +97,24 @@ class EmbeddingInfo(Section):
     model: str | None = None
     dim: int | None = None
     config: dict | None = None
+    skipped_empty: int = 0
+    skipped_empty_rows: list | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config, dim: int) -> EmbeddingInfo:
-        """The embedding section of a resolved :class:`ds2_hf.EmbeddingConfig` that produced ``dim``-d vectors."""
+    def from_config(cls, config, dim: int, *, skipped=()) -> EmbeddingInfo:
+        """The embedding section of a resolved :class:`ds2_hf.EmbeddingConfig` that produced ``dim``-d vectors.
+
+        ``skipped`` are the input row numbers left out as empty conversations (``skip_empty``); the section keeps
+        their count and the first ten.
+        """
         from ..embedding import config_dict
 
         settings = {k: v for k, v in config_dict(config).items() if k not in ("overwrite", "device", "batch_size")}
-        model = config.source if config.backend in ("column", "npy") else config.model
-        return cls(backend=config.backend, model=model, dim=int(dim), config=settings)
+        _, what = config.describe()
+        rows = [int(r) for r in skipped]
+        return cls(backend=config.backend, model=what, dim=int(dim), config=settings, skipped_empty=len(rows),
+                   skipped_empty_rows=rows[:10] or None)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import pytest
 
 from ds2_hf.embedding import EmbeddingConfig, Embedder, drop_empty, embed, embed_on_ray, find_unrenderable
 from ds2_hf.formats import EmptyConversationError, FormatError
+from ds2_hf.selection import SelectionConfig
 from ds2_hf.validation import EmptyInputError, InputError
 
 EMPTY = [3, 8, 11, 14, 20, 27, 33, 35, 41, 44, 50, 57]  # twelve: more than the ten an error shows
@@ -109,3 +110,42 @@ def test_cli_embed_names_the_empty_rows_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "rows [3, 8, 11] (3 in all)" in err and "--skip-empty" in err and "Traceback" not in err
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_cli_embed_names_empty_rows_then_skips_them_with_the_flag_and_reports_them(tmp_path, capsys):
+    import json
+
+    from ds2_hf.cli import main
+
+    src = tmp_path / "pool.jsonl"
+    _sharegpt().to_json(src)
+    capsys.readouterr()
+    out = tmp_path / "emb.parquet"
+    assert main(["embed", str(src), str(out), "--backend", "wordllama", "--dim", "64"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.split("\n") if line.strip()]
+    assert lines[-1].startswith("ds2 embed: error:") and "Traceback" not in err
+    assert all("examples" in line or "it/s" in line for line in lines[:-1])  # the rest are progress bars
+    assert "[3, 8, 11, 14, 20, 27, 33, 35, 41, 44, ...] (12 in all)" in err and "--skip-empty" in err
+    assert not out.exists()
+
+    report = tmp_path / "emb.json"
+    assert main(["embed", str(src), str(out), "--backend", "wordllama", "--dim", "64", "--skip-empty",
+                 "--report", str(report)]) == 0
+    assert "12 empty conversation(s) skipped" in capsys.readouterr().out
+    assert datasets.Dataset.from_parquet(str(out)).num_rows == 60 - len(EMPTY)
+    section = json.loads(report.read_text())["embedding"]
+    assert section["skipped_empty"] == len(EMPTY) and section["skipped_empty_rows"] == EMPTY[:10]
+
+
+def test_pipeline_records_the_skipped_rows_in_its_report():
+    from ds2_hf.pipeline import run_pipeline
+
+    ds = _sharegpt().add_column("rating", [i % 6 for i in range(60)])
+    with pytest.raises(InputError, match=r"\(12 in all\)"):
+        run_pipeline(ds, embedding=EmbeddingConfig(backend="wordllama", dim=64))
+    result = run_pipeline(ds, embedding=EmbeddingConfig(backend="wordllama", dim=64, skip_empty=True),
+                          selection=SelectionConfig(k=5))
+    assert result.report.embedding.skipped_empty == len(EMPTY)
+    assert result.report.embedding.skipped_empty_rows == EMPTY[:10]
+    assert result.pool.num_rows == 60 - len(EMPTY)
