@@ -142,18 +142,25 @@ def plot_transition_matrix(
     labels = list(labels) if labels is not None else [str(i) for i in range(k)]
     fig = _figure(1.0 + 0.75 * k, 0.6 + 0.7 * k)
     ax = fig.add_subplot()
-    im = ax.imshow(T, cmap="Blues", vmin=0.0, vmax=1.0)
+    im = _matrix_panel(ax, T, labels, xlabel="rated score", title=title)
     for i in range(k):
         for j in range(k):
             ax.text(j, i, f"{T[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if T[i, j] > 0.6 else "black")
-    ax.set_xticks(range(k), labels)
-    ax.set_yticks(range(k), labels)
-    ax.set_xlabel("rated score")
     ax.set_ylabel("true score")
-    ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return fig
+
+
+def _matrix_panel(ax, matrix: np.ndarray, labels: Sequence[str], *, xlabel: str, title: str, small: bool = False):
+    """One transition-matrix heatmap on ``ax`` (rows: true score, columns: rated score, colour scale 0-1)."""
+    im = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+    ticks = {"fontsize": 7} if small else {}
+    ax.set_xticks(range(len(labels)), labels, **ticks)
+    ax.set_yticks(range(len(labels)), labels, **ticks)
+    ax.set_xlabel(xlabel, **({"fontsize": 8} if small else {}))
+    ax.set_title(title, **({"fontsize": 9} if small else {}))
+    return im
 
 
 @_fonts
@@ -193,11 +200,7 @@ def plot_rater_matrices(matrices, names: Sequence[str], *, title: str = "Each ra
     axes = fig.subplots(1, r, squeeze=False)[0]
     im = None
     for ax, matrix, name in zip(axes, T, names):
-        im = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-        ax.set_xticks(range(k), [str(i) for i in range(k)], fontsize=7)
-        ax.set_yticks(range(k), [str(i) for i in range(k)], fontsize=7)
-        ax.set_xlabel("rated", fontsize=8)
-        ax.set_title(str(name)[:24], fontsize=9)
+        im = _matrix_panel(ax, matrix, [str(i) for i in range(k)], xlabel="rated", title=str(name)[:24], small=True)
     axes[0].set_ylabel("true score", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.colorbar(im, ax=list(axes), fraction=0.046 / max(r, 1) * 2, pad=0.02)

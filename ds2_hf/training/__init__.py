@@ -17,11 +17,13 @@ the TULU template of the paper's data pool, with ``{% generation %}`` markers so
 
 Examples
 --------
->>> from ds2_hf.training import finetune, lora_config, sft_config
->>> args = sft_config("runs/ds2", num_train_epochs=1, per_device_train_batch_size=8, batch_size=8,
-...                   use_cpu=True)                                                         # doctest: +SKIP
->>> result = finetune("my-subset", model="path/to/tiny-llama", args=args,
-...                   peft_config=lora_config(r=4))                                         # doctest: +SKIP
+The paper's recipe, with LoRA, on a local model (see :func:`~ds2_hf.training.finetune` for a full example):
+
+>>> from ds2_hf.training import lora_config, sft_config
+>>> sft_config("runs/ds2", batch_size=8).learning_rate
+0.0001
+>>> lora_config().r
+64
 
 Multi-GPU: launch the same script with ``accelerate launch --num_processes 8 scripts/finetune.py ...``; the
 gradient-accumulation steps are derived so that ``per-device batch x accumulation x processes`` equals the global
