@@ -223,17 +223,17 @@ def check_ratings(dataset, curator) -> None:
         )
     if curator.rating_columns:
         return  # several raters: the fusion validates its rating matrix
+    config = curator.resolved_config()
     arrow = dataset.with_format("arrow", columns=columns)[:][columns[0]]
     try:
         values = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
     except (TypeError, ValueError):
         sample = [v for v in arrow.to_pylist() if v is not None][:3]
         raise ValueError(
-            f"column {columns[0]!r} must hold integer ratings 0..{curator.config.num_classes - 1} (or nulls), but "
+            f"column {columns[0]!r} must hold integer ratings 0..{config.num_classes - 1} (or nulls), but "
             f"it holds {arrow.type} values such as {sample}; map them to integers first"
         ) from None
-    validate_ratings(values, len(dataset), curator.config.num_classes,
-                     allow_empty_classes=curator.config.allow_empty_classes)
+    validate_ratings(values, len(dataset), config.num_classes, allow_empty_classes=config.allow_empty_classes)
 
 
 def _embed(dataset, curator, embedding, report: Report) -> tuple[Any, Report]:
