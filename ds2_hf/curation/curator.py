@@ -318,6 +318,14 @@ on...
             raise NotFittedError("this Curator is not fitted yet; call .fit_transform(dataset), or .fit(dataset) "
                                  "then .transform(dataset)")
         self._check_same_data(ColumnSource(dataset))
+        return self._add_columns(dataset, map_kwargs)
+
+    def fit_transform(self, dataset, *, embeddings=None, **map_kwargs):
+        """:meth:`fit` on ``dataset`` (and ``embeddings``), then add the curation columns to it (the same dataset:
+        no fingerprint check needed)."""
+        return self.fit(dataset, embeddings=embeddings)._add_columns(dataset, map_kwargs)
+
+    def _add_columns(self, dataset, map_kwargs: dict):
         outputs = self._outputs(self.config_)
         check_no_overwrite(dataset.column_names, outputs, option="columns", overwrite=self.overwrite)
         columns = self.columns or CurationColumns()
@@ -331,18 +339,11 @@ on...
         rows = FittedRows(self.result_, columns, with_posterior=with_posterior)
         return dataset.map(rows, batched=True, with_indices=True, features=features, **map_kwargs)
 
-    def fit_transform(self, dataset, *, embeddings=None, **map_kwargs):
-        """:meth:`fit` on ``dataset`` (and ``embeddings``), then add the curation columns to it."""
-        return self.fit(dataset, embeddings=embeddings).transform(dataset, **map_kwargs)
-
     def _check_same_data(self, source: ColumnSource) -> None:
         if source.num_rows != self.n_rows_:
             raise DatasetMismatchError(f"the dataset has {source.num_rows} rows but the Curator was fitted on "
                                        f"{self.n_rows_}; transform the dataset it was fitted on, or "
                                        "curator.fit_transform(dataset) to curate this one")
-        for name in [*(self.rating_columns or [self.rating_column]), *([self.audit_column] if "audit" in
-                                                                        self.fingerprint_ else [])]:
-            source.require(name, "rating_column", "transform the dataset the Curator was fitted on")
         for part, expected in self.fingerprint_.items():
             if content_fingerprint(self._read_part(source, part)) != expected:
                 raise DatasetMismatchError(
@@ -358,6 +359,9 @@ on...
             return source.embedding_chunks(self.embedding_column)
         config = config or self.config_
         names = [self.audit_column] if part == "audit" else (self.rating_columns or [self.rating_column])
+        for name in names:
+            source.require(name, "audit_column" if part == "audit" else "rating_column",
+                           "transform the dataset the Curator was fitted on")
         codes = [_codes(source.ratings(name), source.num_rows, config, f"column {name!r}") for name in names]
         return np.stack(codes, axis=1) if part == "ratings" and self.rating_columns is not None else codes[0]
 
