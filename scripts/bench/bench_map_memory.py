@@ -11,7 +11,7 @@ The script checks that the two faces give the same curated ratings.
 Usage::
 
     python scripts/bench/bench_map_memory.py --n 100000 --dim 256
-    python scripts/bench/bench_map_memory.py --n 100000 --dim 1024          # the size (about 2 GB a face)
+    python scripts/bench/bench_map_memory.py --n 100000 --dim 1024          # the size (about 1.5 GB a face)
     python scripts/bench/bench_map_memory.py --n 100000 --dim 256 --faces map
 
 Prints one JSON line per face and a last line with the ratio of the peaks (map / Curator).
