@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from ..columns import EMBEDDING, RATING, CurationColumns, check_no_overwrite
-from ..validation import (InputError, InputTypeError, UnknownOptionError, as_matrix, merge_options, rating_codes,
-                          validate_rating_matrix)
+from ..validation import (EmptyInputError, InputError, InputTypeError, UnknownOptionError, as_matrix, check_dataset,
+                          merge_options, rating_codes, validate_rating_matrix)
 from .config import CurationConfig
 from .core import curate_scores
-from .table import ColumnSource, FittedRows, content_fingerprint, output_features
+from .table import ColumnSource, FittedRows, content_fingerprint, is_dataset, output_features
 
 _PARAMS = ("config", "rating_column", "embedding_column", "columns", "add_posterior", "overwrite", "rating_columns",
            "group_column", "audit_column", "find_duplicates", "formatter")
@@ -205,7 +205,11 @@ on...
             emb = None if data is None else as_matrix(data, dtype=None)
             codes, structure = _codes(ratings, len(ratings), config, "ratings"), {}
         else:
+            if is_dataset(data):
+                check_dataset(data, what="curate")  # a DatasetDict: "pick a split"
             source = ColumnSource(data)
+            if source.num_rows == 0:
+                raise EmptyInputError("the pool has no rows, so there is nothing to curate; check the input")
             self._check_columns(source, config, external_embeddings=embeddings is not None)
             if embeddings is not None and len(embeddings) != source.num_rows:
                 raise InputError(f"embeddings have {len(embeddings)} rows but the dataset has {source.num_rows}; "

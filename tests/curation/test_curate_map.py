@@ -91,6 +91,8 @@ def test_map_misuse_is_refused_before_any_work(disk_ds, no_curation, kwargs, mes
 def test_partial_batches_are_refused_through_a_wrapper(disk_ds, no_curation):
     with pytest.raises(InputError, match="batches of 1000"):
         disk_ds.map(lambda batch: ds2_hf.curate(batch, progress=False), batched=True, load_from_cache_file=False)
+    with pytest.raises(InputError, match="batches of 1000"):  # NumPy-formatted batches are plain dicts
+        disk_ds.with_format("numpy").map(ds2_hf.curate, batched=True, fn_kwargs=FN_KWARGS, load_from_cache_file=False)
 
 
 @pytest.mark.slow

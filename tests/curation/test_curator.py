@@ -5,7 +5,7 @@ import pytest
 import ds2_hf
 from ds2_hf.columns import ColumnExistsError
 from ds2_hf.curation import Curator, DatasetMismatchError, NotFittedError
-from ds2_hf.validation import InputTypeError, UnknownOptionError
+from ds2_hf.validation import EmptyInputError, InputTypeError, RatingError, UnknownOptionError
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,21 @@ def test_get_params_set_params_and_clone(disk_ds):
     cloned = sklearn_base.clone(curator)
     assert cloned.get_params() == curator.get_params() and not hasattr(cloned, "result_")
     assert repr(cloned) == "Curator(overwrite=True, progress=False, method='faithful', num_rounds=3)"
+
+
+def test_empty_and_split_inputs_are_refused_before_any_work(disk_ds):
+    with pytest.raises(EmptyInputError, match="no rows"):
+        Curator(progress=False).fit(disk_ds.select([]))
+    with pytest.raises(EmptyInputError, match="no rows"):
+        Curator(progress=False).fit({"embedding": [], "rating": []})
+    with pytest.raises(InputTypeError, match="Pick one split"):
+        Curator(progress=False).fit(datasets.DatasetDict({"train": disk_ds}))
+
+
+def test_word_ratings_name_the_rows(disk_ds):
+    ratings = ["good" if i == 7 else r for i, r in enumerate(disk_ds["rating"])]
+    pool = {"embedding": np.asarray(disk_ds["embedding"]), "rating": ratings}
+    with pytest.raises(RatingError, match=r"column 'rating' must be integers.*rows \[7\] \(1 in all\) hold text"):
+        Curator(progress=False).fit(pool)
+    with pytest.raises(RatingError, match="hold text"):  # a text column: every row is text to Arrow
+        Curator(progress=False).fit(disk_ds.cast_column("rating", datasets.Value("string")))
