@@ -278,11 +278,12 @@ def check_ratings(dataset, curator) -> None:
         )
     if curator.rating_columns:
         return  # several raters: the fusion validates its rating matrix
+    config = curator.resolved_config()
     arrow = dataset.with_format("arrow", columns=columns)[:][columns[0]]
     numeric = pa_is_numeric(arrow.type)
     values = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64) if numeric else arrow.to_pylist()
-    validate_ratings(values, len(dataset), curator.config.num_classes, name=f"ratings in column {columns[0]!r}",
-                     allow_empty_classes=curator.config.allow_empty_classes)
+    validate_ratings(values, len(dataset), config.num_classes, name=f"ratings in column {columns[0]!r}",
+                     allow_empty_classes=config.allow_empty_classes)
 
 
 def pa_is_numeric(arrow_type) -> bool:

@@ -62,7 +62,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import check_writable
-    from ..curation import CurationConfig
     from ..embedding import EmbeddingConfig
     from ..pipeline import check_outputs, run_pipeline
     from ..publish import PublishConfig
@@ -78,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.save_pool, overwrite=args.overwrite_output, flag="--overwrite-output")
     curator = curator_from_args(args)  # every option is checked before the data are read
     embedding = EmbeddingConfig(**config_values(args, EmbeddingConfig, prefix="embed_"))
-    selection = SelectionConfig(**config_values(args, SelectionConfig), seed=curator.config.seed)
+    selection = SelectionConfig(**config_values(args, SelectionConfig), seed=curator.resolved_config().seed)
     publish = PublishConfig(**card_options(args))
     command = CommandInfo.of(args.argv)
     if args.demo:
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if args.rate is not None:  # the weak offline rater leaves classes unused (its ratings fall in 0-2 of 0-5)
             data, rating = _rate_demo(args.rate, args.seed)
             report = dataclasses.replace(report, rating=rating)
-            curator.config = CurationConfig.from_options(curator.config, allow_empty_classes=True)
+            curator.set_params(allow_empty_classes=True)
     else:
         data = load_input(args.input, split=args.split, what="run")
         report = Report(source=SourceInfo.of(args.input), command=command)

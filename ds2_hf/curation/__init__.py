@@ -10,10 +10,12 @@ score every sample's rarity (long-tail score).
 
 from .config import METHODS, CurationConfig
 from .core import CurationResult, curate_scores, validate_ratings
-from .curator import Curator, curate
+from .curator import Curator, DatasetMismatchError, NotFittedError
+from .map_face import curate
 from .diagnostics import Clusterability
 from .fusion import FusionResult, fuse_ratings
 from .raters import rater_agreement, summarize_raters
 
-__all__ = ["METHODS", "Clusterability", "CurationConfig", "CurationResult", "Curator", "FusionResult", "curate",
+__all__ = ["METHODS", "Clusterability", "CurationConfig", "CurationResult", "Curator", "DatasetMismatchError",
+           "FusionResult", "NotFittedError", "curate",
            "curate_scores", "fuse_ratings", "rater_agreement", "summarize_raters", "validate_ratings"]

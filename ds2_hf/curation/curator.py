@@ -1,80 +1,41 @@
-"""The Hugging Face face of curation: ``dataset.map(ds2_hf.curate, ...)`` and the :class:`Curator` estimator."""
+"""The scikit-learn face of curation: the :class:`Curator` estimator (fit once, inspect, transform)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+import inspect
 from typing import Any
 
 import numpy as np
 
 from ..columns import EMBEDDING, RATING, CurationColumns, check_no_overwrite
+from ..validation import (EmptyInputError, InputError, InputTypeError, UnknownOptionError, as_matrix, check_dataset,
+                          merge_options, rating_codes, validate_rating_matrix)
 from .config import CurationConfig
-from .core import CurationResult, curate_scores
+from .core import curate_scores
+from .table import ColumnSource, FittedRows, content_fingerprint, is_dataset, output_features
 
-logger = logging.getLogger(__name__)
-
-
-def _column(batch: Mapping[str, Any], name: str, option: str, producer: str):
-    if name not in batch:
-        raise KeyError(
-            f"column {name!r} not found (columns: {sorted(batch)}); {producer}, or name the column with `{option}=...`"
-        )
-    return batch[name]
+_PARAMS = ("config", "rating_column", "embedding_column", "columns", "add_posterior", "overwrite", "rating_columns",
+           "group_column", "audit_column", "find_duplicates", "formatter")
+_LEARNED = ("config_", "result_", "transition_matrix_", "true_prior_", "report_", "n_rows_",
+            "rater_transition_matrices_", "fingerprint_")
 
 
-def _embeddings(col) -> np.ndarray:
-    if isinstance(col, np.ndarray) and col.ndim == 2:
-        return col
-    try:
-        if isinstance(col, np.ndarray) and col.dtype == object:
-            return np.stack(col).astype(np.float32)
-        return np.asarray(col, dtype=np.float32)
-    except (ValueError, TypeError):
-        lengths = sorted({len(v) if v is not None else 0 for v in col})
-        raise ValueError(
-            f"the embedding column has rows of different lengths {lengths[:5]} (or nulls); embed every row with "
-            "one model (ds2_hf.embed) before curating"
-        ) from None
+class NotFittedError(ValueError, AttributeError):
+    """A fitted attribute or :meth:`Curator.transform` was used before :meth:`Curator.fit` (as scikit-learn's)."""
 
 
-def _features(columns: CurationColumns, num_classes: int, with_posterior: bool):
-    from datasets import Features, List, Value
-
-    feats = {
-        columns.curated_rating: Value("int8"),
-        columns.confidence: Value("float32"),
-        columns.misrated: Value("bool"),
-        columns.long_tail: Value("float32"),
-        columns.duplicate_group: Value("int64"),
-    }
-    if with_posterior:
-        feats[columns.posterior] = List(Value("float32"), length=num_classes)
-    return Features(feats)
-
-
-def result_columns(result: CurationResult, columns: CurationColumns, index=None, *,
-                   with_posterior: bool = True) -> dict[str, Any]:
-    """The curation output as a column dict (``index`` selects rows); unrated rows get a null curated rating."""
-    sl = slice(None) if index is None else np.asarray(index)
-    curated = result.curated[sl]
-    out = {
-        columns.curated_rating: [None if c < 0 else int(c) for c in curated],
-        columns.confidence: result.confidence[sl].astype(np.float32),
-        columns.misrated: result.misrated[sl],
-        columns.long_tail: result.long_tail[sl].astype(np.float32),
-        columns.duplicate_group: result.duplicate_group[sl].astype(np.int64),
-    }
-    if with_posterior and result.posterior is not None:
-        out[columns.posterior] = result.posterior[sl].astype(np.float32)
-    return out
+class DatasetMismatchError(InputError):
+    """:meth:`Curator.transform` was given a dataset other than the one the curator was fitted on."""
 
 
 class Curator:
-    """Fit DS2 curation on a dataset once, inspect it, and add its columns to datasets.
+    """Fit DS2 curation on a dataset once, inspect it, and add its columns to that dataset.
 
-    Follows the scikit-learn estimator convention: options in ``__init__`` (validated there), learned state in
-    attributes ending with ``_`` after :meth:`fit`.
+    Follows the scikit-learn estimator convention: ``__init__`` stores the parameters as given, :meth:`fit`
+    validates them and sets the learned attributes (ending with ``_``), :meth:`get_params` / :meth:`set_params`
+    read and change the parameters (so ``sklearn.base.clone`` works). Curation is transductive: it corrects the
+    ratings of the rows it was fitted on, so :meth:`fit_transform` is its face, and :meth:`transform` refuses any
+    other dataset by a content fingerprint of what curation read (ratings and embeddings), not by its length.
 
     Parameters
     ----------
@@ -85,16 +46,16 @@ class Curator:
     embedding_column : str or None, default "embedding"
         Fixed-length float vectors (``ds2_hf.embed`` writes them). ``None`` with ``rating_columns``: fuse the
         raters alone, without embeddings (no long-tail score).
-    rating_columns : sequence of str, optional
-        Several raters' rating columns (nulls where a rater did not rate a row), fused into one curated score
-        (:mod:`ds2_hf.curation.fused`); replaces ``rating_column``.
     columns : CurationColumns, optional
         Output column names (default: ``curated_rating``, ``curation_confidence``, ``misrated``,
-        ``long_tail_score``, ``curation_posterior``).
+        ``long_tail_score``, ``duplicate_group``, ``curation_posterior``).
     add_posterior : bool, default True
         Also write the posterior over the true score (joint method only).
     overwrite : bool, default False
         Replace existing columns with the output names instead of raising.
+    rating_columns : sequence of str, optional
+        Several raters' rating columns (nulls where a rater did not rate a row), fused into one curated score
+        (:mod:`ds2_hf.curation.fused`); replaces ``rating_column``.
     group_column : str or None, default "auto"
         The prompt of each row, for pools with several responses per prompt: responses to the same prompt are
         never used as evidence for each other. ``"auto"`` reads the prompt from the rows' text (every message
@@ -109,15 +70,28 @@ class Curator:
         not evidence for each other, and the ``duplicate_group`` column lets a selection take each group once.
     formatter : Formatter or str, optional
         How rows are rendered to a prompt and a response (default: the auto-detected format).
+    **options
+        Fields of :class:`CurationConfig` (``method="faithful"``, ``num_classes=6``, ``progress=False``, ...).
 
     Attributes
     ----------
+    config_ : CurationConfig
+        The options fit used: ``config`` with ``options`` applied.
     result_ : CurationResult
-    transition_matrix_ : ndarray (K, K)
-    true_prior_ : ndarray (K,)
+        Everything curation computed, per row and for the pool.
+    transition_matrix_ : ndarray of float64, shape (K, K)
+        Estimated ``P(rated = j | true = i)``; rows sum to 1.
+    true_prior_ : ndarray of float64, shape (K,)
+        Estimated distribution of the true score.
     report_ : dict
+        The curation report (counts, transition matrix, guard, k-NN, structure, options).
     n_rows_ : int
-    rater_transition_matrices_ : ndarray (R, K, K) or None
+        Rows of the fitted dataset.
+    rater_transition_matrices_ : ndarray of float64, shape (R, K, K), or None
+        One transition matrix per rater (``rating_columns`` only).
+    fingerprint_ : dict of str to str
+        BLAKE2b digests of the ratings (``"ratings"``, int codes, -1 = unrated), the embeddings (``"embeddings"``,
+        when read from the dataset) and the audit column (``"audit"``) that :meth:`transform` checks.
 
     Examples
     --------
@@ -126,192 +100,189 @@ class Curator:
     >>> from ds2_hf import Curator
     >>> sim = simulate(2000, 32, seed=0)
     >>> ds = datasets.Dataset.from_dict({"embedding": sim.embeddings, "rating": sim.rated})
-    >>> curator = Curator(progress=False).fit(ds)
-    >>> curator.transition_matrix_.shape
-    (6, 6)
-    >>> sorted(curator.transform(ds).column_names)[:3]
-    ['curated_rating', 'curation_confidence', 'curation_posterior']
+    >>> curator = Curator(progress=False)
+    >>> pool = curator.fit_transform(ds)
+    >>> curator.transition_matrix_.shape, sorted(pool.column_names)[:3]
+    ((6, 6), ['curated_rating', 'curation_confidence', 'curation_posterior'])
+    >>> other = ds.map(lambda row: {"rating": (row["rating"] + 1) % 6})
+    >>> curator.transform(other)
+    Traceback (most recent call last):
+    ...
+    ds2_hf.curation.curator.DatasetMismatchError: the dataset's ratings differ from those the Curator was fitted \
+on...
     """
 
     def __init__(self, config: CurationConfig | None = None, *, rating_column: str = RATING,
-                 embedding_column: str = EMBEDDING, columns: CurationColumns | None = None,
+                 embedding_column: str | None = EMBEDDING, columns: CurationColumns | None = None,
                  add_posterior: bool = True, overwrite: bool = False, rating_columns=None,
                  group_column: str | None = "auto", audit_column: str | None = None, find_duplicates: bool = True,
                  formatter=None, **options) -> None:
-        self.config = CurationConfig.from_options(config, **options)
+        self.config = config
         self.rating_column = rating_column
-        self.rating_columns = list(rating_columns) if rating_columns is not None else None
         self.embedding_column = embedding_column
-        self.columns = columns or CurationColumns()
+        self.columns = columns
         self.add_posterior = add_posterior
         self.overwrite = overwrite
+        self.rating_columns = rating_columns
         self.group_column = group_column
         self.audit_column = audit_column
         self.find_duplicates = find_duplicates
         self.formatter = formatter
-        self.result_: CurationResult | None = None
+        self.options = options
+
+    # -- parameters ----------------------------------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters as given to ``__init__`` (the ``options`` flattened in), for ``clone`` and grids."""
+        return {**{name: getattr(self, name) for name in _PARAMS}, **self.options}
+
+    def set_params(self, **params) -> Curator:
+        """Change parameters (``__init__`` names or :class:`CurationConfig` fields); they apply at the next fit."""
+        fields = set(CurationConfig.__dataclass_fields__)
+        unknown = sorted(set(params) - set(_PARAMS) - fields)
+        if unknown:
+            raise UnknownOptionError(f"unknown Curator parameter(s) {unknown}; valid: {sorted({*_PARAMS, *fields})}")
+        for name, value in params.items():
+            if name in _PARAMS:
+                setattr(self, name, value)
+            else:
+                self.options[name] = value
+        return self
+
+    def resolved_config(self) -> CurationConfig:
+        """The :class:`CurationConfig` :meth:`fit` uses: ``config`` with the keyword options applied.
+
+        Raises
+        ------
+        UnknownOptionError, InputTypeError
+            An option :class:`CurationConfig` does not have; a ``config`` that is not a CurationConfig.
+        """
+        return merge_options(self.config, self.options, cls=CurationConfig, what="curation")
+
+    def _check_params(self) -> CurationConfig:
+        """Validate every parameter (called by :meth:`fit`, before any work); return the resolved config."""
+        config = self.resolved_config()
+        names = {"rating_column": self.rating_column, "group_column": self.group_column,
+                 "audit_column": self.audit_column, "embedding_column": self.embedding_column}
+        for name, value in names.items():
+            if not isinstance(value, str) and (value is not None or name == "rating_column"):
+                raise InputTypeError(f"{name} must be a column name (str), got {value!r}")
+        raters = self.rating_columns
+        if raters is not None and (isinstance(raters, str) or not all(isinstance(c, str) for c in raters)):
+            raise InputTypeError(f"rating_columns must be a list of column names, got {raters!r}; for one rater "
+                                 "pass rating_column=...")
+        if self.embedding_column is None and raters is None:
+            raise InputError("embedding_column=None fuses several raters alone: pass rating_columns=[...] too, or "
+                             "name the embedding column")
+        if self.columns is not None and not isinstance(self.columns, CurationColumns):
+            raise InputTypeError(f"columns must be a ds2_hf.columns.CurationColumns, got {type(self.columns).__name__}")
+        return config
+
+    def _outputs(self, config: CurationConfig) -> tuple[str, ...]:
+        names = (self.columns or CurationColumns()).names()
+        return names if self.add_posterior and config.method == "joint" else names[:-1]
 
     # -- fitting -------------------------------------------------------------------------------------------
     def fit(self, data, ratings=None, *, embeddings=None) -> Curator:
         """Fit on a :class:`datasets.Dataset`, a column dict, or ``(embeddings, ratings)`` arrays.
 
-        ``embeddings`` (an (N, d) array, e.g. a memory-mapped float16 ``.npy`` file) replaces the dataset's
-        embedding column; its rows are the dataset's rows in order.
+        Parameters
+        ----------
+        data : datasets.Dataset, mapping of str to column, or array-like (N, d)
+            The pool; with ``ratings`` given, its embeddings.
+        ratings : array-like, shape (N,) or (N, R), optional
+            The ratings, when ``data`` is an embedding matrix (no text: no prompt groups, no duplicates).
+        embeddings : array-like, shape (N, d), optional
+            Replaces the dataset's embedding column (e.g. a memory-mapped float16 ``.npy`` file); its rows are the
+            dataset's rows in order. The fingerprint then covers the dataset's ratings only.
+
+        Returns
+        -------
+        Curator
+            ``self``, fitted.
         """
-        if ratings is None and self.rating_columns is not None:
-            return self._fit_raters(data)
-        structure: dict = {}
-        if ratings is not None:
-            emb, rat = data, ratings
+        config = self._check_params()
+        if ratings is not None:  # arrays: no text, so no prompt groups and no duplicates
+            emb = None if data is None else as_matrix(data, dtype=None)
+            codes, structure = _codes(ratings, len(ratings), config, "ratings"), {}
         else:
-            if _is_dataset(data):
-                needed = [(self.rating_column, "rating_column", "rate the rows first (ds2_hf.Rater / `ds2 rate`)")]
-                if embeddings is None:
-                    needed.insert(0, (self.embedding_column, "embedding_column",
-                                      "embed the rows first (ds2_hf.embed / `ds2 embed`)"))
-                for name, option, fix in needed:
-                    _column(dict.fromkeys(data.column_names), name, option, fix)
-                check_no_overwrite(data.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
-                if embeddings is not None:
-                    if len(embeddings) != len(data):
-                        raise ValueError(f"embeddings have {len(embeddings)} rows but the dataset has {len(data)}; "
-                                         "pass one embedding row per dataset row, in the same order")
-                    emb = embeddings
-                else:
-                    emb = _embeddings(
-                        data.with_format("numpy", columns=[self.embedding_column])[:][self.embedding_column])
-                arrow = data.with_format("arrow", columns=[self.rating_column])[:][self.rating_column]
-                rat = np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
-            else:
-                emb = _embeddings(_column(data, self.embedding_column, "embedding_column",
-                                          "embed the rows first (ds2_hf.embed / `ds2 embed`)"))
-                rat = _column(data, self.rating_column, "rating_column",  # None = unrated (validate_ratings)
-                              "rate the rows first (ds2_hf.Rater / `ds2 rate`)")
-            structure = self._structure(data)
+            if is_dataset(data):
+                check_dataset(data, what="curate")  # a DatasetDict: "pick a split"
+            source = ColumnSource(data)
+            if source.num_rows == 0:
+                raise EmptyInputError("the pool has no rows, so there is nothing to curate; check the input")
+            self._check_columns(source, config, external_embeddings=embeddings is not None)
+            if embeddings is not None and len(embeddings) != source.num_rows:
+                raise InputError(f"embeddings have {len(embeddings)} rows but the dataset has {source.num_rows}; "
+                                 "pass one embedding row per dataset row, in the same order")
+            codes = self._read_part(source, "ratings", config)
+            emb = embeddings
+            if emb is None and self.embedding_column is not None:
+                emb = source.embeddings(self.embedding_column)
+            structure = self._structure(source, config)
         sources = structure.pop("sources", {})
-        self.result_ = curate_scores(emb, rat, config=self.config, **structure)
-        self.result_.report["structure"].update(sources)
+        raters = {"rater_names": list(self.rating_columns)} if self.rating_columns is not None else {}
+        result = curate_scores(emb, codes, config=config, **structure, **raters)
+        result.report["structure"].update(sources)
+        fingerprint = {"ratings": content_fingerprint(codes)}
+        if emb is not None and embeddings is None:  # embeddings passed beside a dataset are not part of it
+            fingerprint["embeddings"] = content_fingerprint(emb)
+        if structure.get("audit") is not None:
+            fingerprint["audit"] = content_fingerprint(structure["audit"])
+        self._set_learned(config, result, fingerprint)
         return self
 
-    def _structure(self, data) -> dict:
-        """Prompt groups, exact duplicates and audit ratings of a dataset or column dict (see ``__init__``)."""
+    def _set_learned(self, config: CurationConfig, result, fingerprint: dict[str, str]) -> None:
+        self.config_, self.result_, self.fingerprint_ = config, result, fingerprint
+        self.transition_matrix_, self.true_prior_ = result.transition_matrix, result.true_prior
+        self.report_, self.n_rows_ = result.report, len(result.curated)
+        self.rater_transition_matrices_ = result.rater_transition_matrices
+
+    def _check_columns(self, source: ColumnSource, config: CurationConfig, *, external_embeddings: bool) -> None:
+        """The input columns exist and the output columns would not replace user columns (before any work)."""
+        if self.rating_columns is not None:
+            for name in self.rating_columns:
+                source.require(name, "rating_columns", "rate the rows with every rater first (ds2_hf.Rater)")
+        else:
+            source.require(self.rating_column, "rating_column", "rate the rows first (ds2_hf.Rater / `ds2 rate`)")
+        if self.embedding_column is not None and not external_embeddings:
+            source.require(self.embedding_column, "embedding_column", "embed the rows first (ds2_hf.embed / "
+                           "`ds2 embed`)" + (", or pass embedding_column=None" if self.rating_columns else ""))
+        if self.audit_column is not None:
+            source.require(self.audit_column, "audit_column", "add the trusted scores as a column (null elsewhere)")
+        if self.group_column not in (None, "auto"):
+            source.require(self.group_column, "group_column", "add the prompt of each row as a column")
+        check_no_overwrite(source.names, self._outputs(config), option="columns", overwrite=self.overwrite)
+
+    def _structure(self, source: ColumnSource, config: CurationConfig) -> dict:
+        """Prompt groups, exact duplicates and audit codes of the pool (see ``__init__``)."""
         from ..duplicates import exact_duplicate_groups, pool_text_keys
 
-        names = list(data.column_names) if _is_dataset(data) else list(data.keys())
         out: dict = {"sources": {"group_source": None, "duplicate_source": None, "audit_source": None}}
         keys = None
         if self.find_duplicates or self.group_column == "auto":
-            keys = pool_text_keys(data, self.formatter)
+            keys = pool_text_keys(source.text_view(), self.formatter)
         if self.group_column == "auto":
             if keys is not None and (np.bincount(keys[0][keys[0] >= 0]) > 1).any():
                 out["groups"], out["sources"]["group_source"] = keys[0], "prompt text (auto)"
         elif self.group_column is not None:
-            out["groups"] = _values(data, self.group_column, "group_column")
-            out["sources"]["group_source"] = self.group_column
+            out["groups"], out["sources"]["group_source"] = source.values(self.group_column), self.group_column
         if self.find_duplicates and keys is not None:
             out["duplicates"] = exact_duplicate_groups(*keys)
             out["sources"]["duplicate_source"] = "response text"
         if self.audit_column is not None:
-            out["audit"] = _values(data, self.audit_column, "audit_column")
+            out["audit"] = self._read_part(source, "audit", config)
             out["sources"]["audit_source"] = self.audit_column
         return out
 
-    def _fit_raters(self, data) -> Curator:
-        """Several rating columns (and optionally an audit column) of a Dataset or a column dict."""
-        names = dict.fromkeys(data.column_names if _is_dataset(data) else data)
-        for name in self.rating_columns:
-            _column(names, name, "rating_columns", "rate the rows with every rater first (ds2_hf.Rater / `ds2 rate`)")
-        if self.audit_column is not None:
-            _column(names, self.audit_column, "audit_column", "add the trusted scores as a column (null elsewhere)")
-        if self.embedding_column is not None:
-            _column(names, self.embedding_column, "embedding_column",
-                    "embed the rows first (ds2_hf.embed / `ds2 embed`), or pass embedding_column=None")
-        if _is_dataset(data):
-            check_no_overwrite(data.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
-        cols = [_float_column(data, c) for c in [*self.rating_columns, *([self.audit_column] if self.audit_column
-                                                                          else [])]]
-        emb = None
-        if self.embedding_column is not None:
-            emb = _embeddings(data.with_format("numpy", columns=[self.embedding_column])[:][self.embedding_column]
-                              if _is_dataset(data) else data[self.embedding_column])
-        ratings = np.stack(cols[: len(self.rating_columns)], axis=1)
-        audit = cols[-1] if self.audit_column is not None else None
-        structure = {key: value for key, value in self._structure(data).items() if key in ("groups", "duplicates",
-                                                                                          "sources")}
-        sources = structure.pop("sources")
-        self.result_ = curate_scores(emb, ratings, audit=audit, rater_names=self.rating_columns, config=self.config,
-                                     **structure)
-        self.result_.report["structure"].update(sources)
-        return self
-
-    @property
-    def rater_transition_matrices_(self) -> np.ndarray | None:
-        return self._fitted().rater_transition_matrices
-
-    @property
-    def transition_matrix_(self) -> np.ndarray:
-        return self._fitted().transition_matrix
-
-    @property
-    def true_prior_(self) -> np.ndarray:
-        return self._fitted().true_prior
-
-    @property
-    def report_(self) -> dict:
-        return self._fitted().report
-
-    @property
-    def n_rows_(self) -> int:
-        return len(self._fitted().curated)
-
-    def _fitted(self) -> CurationResult:
-        if self.result_ is None:
-            raise RuntimeError("this Curator is not fitted yet; call .fit(dataset) first")
-        return self.result_
-
-    def _outputs(self) -> tuple[str, ...]:
-        names = self.columns.names()
-        return names if self.add_posterior and self.config.method == "joint" else names[:-1]
-
-    # -- transforming --------------------------------------------------------------------------------------
-    def __call__(self, batch: Mapping[str, Any], indices=None) -> dict[str, Any]:
-        """``dataset.map(curator, batched=True, with_indices=True)``: the fitted columns of those rows."""
-        res = self._fitted()
-        if indices is None:
-            raise ValueError("map the Curator with `with_indices=True` so each batch knows its rows")
-        idx = np.asarray(indices)
-        if idx.size and idx.max() >= len(res.curated):
-            raise ValueError(
-                f"row index {int(idx.max())} is outside the {len(res.curated)} rows the Curator was fitted on; "
-                "transform the dataset it was fitted on"
-            )
-        check_no_overwrite(batch.keys(), self._outputs(), option="columns", overwrite=self.overwrite)
-        return result_columns(res, self.columns, idx, with_posterior=self.add_posterior)
-
-    def transform(self, dataset, **map_kwargs):
-        """Add the curation columns to ``dataset`` (the one it was fitted on), with typed features."""
-        res = self._fitted()
-        if len(dataset) != len(res.curated):
-            raise ValueError(
-                f"the dataset has {len(dataset)} rows but the Curator was fitted on {len(res.curated)}; "
-                "fit and transform the same dataset"
-            )
-        check_no_overwrite(dataset.column_names, self._outputs(), option="columns", overwrite=self.overwrite)
-        # Replacing an earlier curation: drop its columns that this method does not write (a stale posterior).
-        stale = [c for c in self.columns.names() if c in dataset.column_names and c not in self._outputs()]
-        if stale and self.overwrite:
-            dataset = dataset.remove_columns(stale)
-        features = dataset.features.copy()
-        with_post = self.add_posterior and res.posterior is not None
-        features.update(_features(self.columns, self.config.num_classes, with_post))
-        map_kwargs.setdefault("desc", "Adding curation columns")
-        return dataset.map(self, batched=True, with_indices=True, features=features, **map_kwargs)
-
-    def fit_transform(self, dataset, **map_kwargs):
-        return self.fit(dataset).transform(dataset, **map_kwargs)
+    # -- the learned state ---------------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        if name in _LEARNED:
+            raise NotFittedError(f"this Curator is not fitted yet, so it has no {name}; call .fit(dataset) or "
+                                 ".fit_transform(dataset) first")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __getstate__(self) -> dict:
-        # The graph is large and derivable; keep only what transform needs, so hashing stays cheap.
+        # The graph is large and derivable; keep only what transform needs, so pickling and hashing stay cheap.
         state = dict(self.__dict__)
         if state.get("result_") is not None:
             from dataclasses import replace
@@ -320,65 +291,91 @@ class Curator:
         return state
 
     def __repr__(self) -> str:
-        fitted = "fitted" if self.result_ is not None else "not fitted"
-        return f"Curator(method={self.config.method!r}, num_classes={self.config.num_classes}, {fitted})"
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()
+                           if k in self.options or v != _DEFAULTS.get(k))
+        return f"Curator({params})"
+
+    # -- transforming --------------------------------------------------------------------------------------
+    def transform(self, dataset, **map_kwargs):
+        """Add the fitted curation columns to ``dataset``, which must be the one the curator was fitted on.
+
+        Parameters
+        ----------
+        dataset : datasets.Dataset
+            The fitted dataset: the same ratings and embeddings in the same order (other columns may differ).
+        **map_kwargs
+            Passed to :meth:`datasets.Dataset.map` (``cache_file_name``, ``load_from_cache_file``, ...).
+
+        Returns
+        -------
+        datasets.Dataset
+            ``dataset`` with the curation columns (typed: int8, float32, bool, float32, int64, K x float32).
+
+        Raises
+        ------
+        NotFittedError
+            Called before :meth:`fit`.
+        DatasetMismatchError
+            Another number of rows, or ratings / embeddings / audit ratings whose content fingerprint differs.
+        """
+        if "result_" not in self.__dict__:
+            raise NotFittedError("this Curator is not fitted yet; call .fit_transform(dataset), or .fit(dataset) "
+                                 "then .transform(dataset)")
+        self._check_same_data(ColumnSource(dataset))
+        return self._add_columns(dataset, map_kwargs)
+
+    def fit_transform(self, dataset, *, embeddings=None, **map_kwargs):
+        """:meth:`fit` on ``dataset`` (and ``embeddings``), then add the curation columns to it (the same dataset:
+        no fingerprint check needed)."""
+        return self.fit(dataset, embeddings=embeddings)._add_columns(dataset, map_kwargs)
+
+    def _add_columns(self, dataset, map_kwargs: dict):
+        outputs = self._outputs(self.config_)
+        check_no_overwrite(dataset.column_names, outputs, option="columns", overwrite=self.overwrite)
+        columns = self.columns or CurationColumns()
+        stale = [c for c in columns.names() if c in dataset.column_names and c not in outputs]
+        if stale and self.overwrite:  # replacing an earlier curation: drop what this method does not write
+            dataset = dataset.remove_columns(stale)
+        with_posterior = self.add_posterior and self.result_.posterior is not None
+        features = dataset.features.copy()
+        features.update(output_features(columns, self.config_.num_classes, with_posterior))
+        map_kwargs.setdefault("desc", "Adding curation columns")
+        rows = FittedRows(self.result_, columns, with_posterior=with_posterior)
+        return dataset.map(rows, batched=True, with_indices=True, features=features, **map_kwargs)
+
+    def _check_same_data(self, source: ColumnSource) -> None:
+        if source.num_rows != self.n_rows_:
+            raise DatasetMismatchError(f"the dataset has {source.num_rows} rows but the Curator was fitted on "
+                                       f"{self.n_rows_}; transform the dataset it was fitted on, or "
+                                       "curator.fit_transform(dataset) to curate this one")
+        for part, expected in self.fingerprint_.items():
+            if content_fingerprint(self._read_part(source, part)) != expected:
+                raise DatasetMismatchError(
+                    f"the dataset's {part} differ from those the Curator was fitted on (content fingerprint); "
+                    "transform the dataset it was fitted on, in the same row order, or curator.fit_transform(dataset)"
+                    " to curate this one")
+
+    def _read_part(self, source: ColumnSource, part: str, config: CurationConfig | None = None):
+        """The fingerprinted ``part`` ("ratings", "embeddings", "audit") of ``source``, read as :meth:`fit` reads it:
+        int64 rating codes of shape (N,) or (N, R), or the embedding blocks."""
+        if part == "embeddings":
+            source.require(self.embedding_column, "embedding_column", "transform the dataset the Curator was fit on")
+            return source.embedding_chunks(self.embedding_column)
+        config = config or self.config_
+        names = [self.audit_column] if part == "audit" else (self.rating_columns or [self.rating_column])
+        for name in names:
+            source.require(name, "audit_column" if part == "audit" else "rating_column",
+                           "transform the dataset the Curator was fitted on")
+        codes = [_codes(source.ratings(name), source.num_rows, config, f"column {name!r}") for name in names]
+        return np.stack(codes, axis=1) if part == "ratings" and self.rating_columns is not None else codes[0]
 
 
-def _values(data, name: str, option: str) -> list:
-    names = list(data.column_names) if _is_dataset(data) else list(data.keys())
-    if name not in names:
-        raise KeyError(f"column {name!r} not found (columns: {sorted(names)}); pass an existing column as `{option}`")
-    return list(data[name])
+_DEFAULTS = {name: p.default for name, p in inspect.signature(Curator.__init__).parameters.items()}
 
 
-def _float_column(data, name: str) -> np.ndarray:
-    """A rating column as float64 with NaN for nulls."""
-    if _is_dataset(data):
-        arrow = data.with_format("arrow", columns=[name])[:][name]
-        return np.asarray(arrow.to_numpy(zero_copy_only=False), dtype=np.float64)
-    return np.asarray([np.nan if v is None else v for v in data[name]], dtype=np.float64)
+def _codes(values, n: int, config: CurationConfig, name: str) -> np.ndarray:
+    """Ratings as int64 codes (-1 = unrated), validated: shape (N,), or (N, R) for several raters."""
+    if np.ndim(values) == 2:
+        return validate_rating_matrix(values, config.num_classes, allow_empty_classes=True)
+    return rating_codes(values, n, config.num_classes, name=name)
 
-
-def _is_dataset(obj) -> bool:
-    return hasattr(obj, "column_names") and hasattr(obj, "map")
-
-
-def curate(batch, indices=None, *, config: CurationConfig | None = None, rating_column: str = RATING,
-           embedding_column: str = EMBEDDING, columns: CurationColumns | None = None, add_posterior: bool = True,
-           overwrite: bool = False, group_column: str | None = "auto", audit_column: str | None = None,
-           find_duplicates: bool = True, formatter=None, **options):
-    """Curate ratings: use it as ``dataset.map(ds2_hf.curate, batched=True, batch_size=None)``.
-
-    Curation is a global step (the k-NN graph and the transition matrix use every row), so the whole dataset
-    must arrive as one batch: pass ``batch_size=None``. Options go through ``fn_kwargs``::
-
-        ds = ds.map(ds2_hf.curate, batched=True, batch_size=None, fn_kwargs={"method": "faithful"})
-
-    Called directly on a :class:`datasets.Dataset`, it returns the curated dataset (``ds2_hf.curate(ds)``).
-    Use :class:`Curator` to keep the transition matrix and report.
-
-    Parameters
-    ----------
-    batch : dict of columns, or datasets.Dataset
-    indices : ignored (accepted so ``with_indices=True`` also works)
-    config, rating_column, embedding_column, columns, add_posterior, overwrite, group_column, audit_column,
-    find_duplicates, formatter, **options
-        As for :class:`Curator`.
-
-    Returns
-    -------
-    dict of new columns (or a Dataset when given one): ``curated_rating`` (int8, null for unrated rows),
-    ``curation_confidence`` (float32), ``misrated`` (bool), ``long_tail_score`` (float32), ``duplicate_group``
-    (int64, -1 = unique) and ``curation_posterior`` (K float32, joint method).
-    """
-    curator = Curator(config, rating_column=rating_column, embedding_column=embedding_column, columns=columns,
-                      add_posterior=add_posterior, overwrite=overwrite, group_column=group_column,
-                      audit_column=audit_column, find_duplicates=find_duplicates, formatter=formatter, **options)
-    if _is_dataset(batch):
-        return curator.fit_transform(batch)
-    check_no_overwrite(batch.keys(), curator._outputs(), option="columns", overwrite=overwrite)
-    curator.fit(batch)
-    rep = curator.report_
-    logger.info("ds2 curation: %d of %d rated rows changed; transition matrix diagonal %s", rep["n_changed"],
-                rep["n_rated"], np.round(np.diag(curator.transition_matrix_), 3).tolist())
-    return result_columns(curator.result_, curator.columns, with_posterior=add_posterior)
