@@ -13,7 +13,9 @@ from ..knn import KnnGraph, build_knn_graph, validate_embeddings
 from .config import CurationConfig
 from .diagnostics import Clusterability, assess_clusterability, check_audit, check_groups
 from .faithful import graph_size_needed, run_faithful
-from .joint import JointSelection, fit_neighbourhood, neighbour_weights, select_joint
+from .evidence import EdgeWeights
+from .model_selection import JointSelection, select_joint
+from .neighbourhood import fit_neighbourhood
 from .long_tail import long_tail_score, reference_long_tail_score
 from .structure import EvidenceStructure, encode_labels, evidence_graph
 
@@ -306,8 +308,8 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
     stage = {"used": False}
     if cfg.neighbourhood_prior is not False:
         t2 = time.perf_counter()
-        ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
-        w = neighbour_weights(sims, ids >= 0, sel.alpha, sel.beta, shared=sel.shared, gamma=sel.gamma)
+        ids = graph.indices[:, : sel.k]
+        w = EdgeWeights(ids, graph.similarities, sel.weighting, sel.shared)
         second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter,
                                    blocks=[structure.groups, structure.duplicates])
         per_row2 = second.heldout - log_marginal
