@@ -59,20 +59,26 @@ _LAZY = {
     "RatingConfig": "ds2_hf.rating",
     "rate": "ds2_hf.rating",
     "RayOptions": "ds2_hf.rating.ray_engine",
-    # hub
-    "save_subset": "ds2_hf.hub",
-    "push_subset": "ds2_hf.hub",
-    "push_folder": "ds2_hf.hub",
-    "build_card": "ds2_hf.hub",
-    "PublishConfig": "ds2_hf.hub",
-    "PushResult": "ds2_hf.hub",
-    "PushError": "ds2_hf.hub",
-    "write_report_html": "ds2_hf.report_html",
+    # publishing
+    "save_subset": "ds2_hf.publish",
+    "push_subset": "ds2_hf.publish",
+    "push_folder": "ds2_hf.publish",
+    "build_card": "ds2_hf.publish",
+    "PublishConfig": "ds2_hf.publish",
+    "PushResult": "ds2_hf.publish",
+    "PushError": "ds2_hf.publish",
+    "write_report_html": "ds2_hf.publish",
+    # the one pipeline and its report
+    "run_pipeline": "ds2_hf.pipeline",
+    "PipelineResult": "ds2_hf.pipeline",
+    "Report": "ds2_hf.report",
     # data
     "load_demo": "ds2_hf.demo",
     # training and evaluation
     "finetune": "ds2_hf.training",
-    "FinetuneConfig": "ds2_hf.training",
+    "sft_config": "ds2_hf.training",
+    "lora_config": "ds2_hf.training",
+    "FinetuneOptions": "ds2_hf.training",
     "EvalConfig": "ds2_hf.evaluation",
     "compare": "ds2_hf.evaluation",
 }

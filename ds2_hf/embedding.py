@@ -210,23 +210,13 @@ def _auto_backend() -> tuple[str, str]:
         cached = None
     if isinstance(cached, str):
         return "sentence-transformers", f"{DEFAULT_SENTENCE_TRANSFORMER} is in the local cache"
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    from .io import hub_offline, hub_reachable
+
+    if hub_offline():
         return "wordllama", f"HF_HUB_OFFLINE is set and {DEFAULT_SENTENCE_TRANSFORMER} is not cached"
-    if _hub_reachable():
+    if hub_reachable(DEFAULT_SENTENCE_TRANSFORMER):
         return "sentence-transformers", "the Hugging Face Hub is reachable"
     return "wordllama", "the Hugging Face Hub is not reachable"
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    import urllib.request
-
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    try:
-        req = urllib.request.Request(f"{endpoint}/api/models/{DEFAULT_SENTENCE_TRANSFORMER}", method="HEAD")
-        with urllib.request.urlopen(req, timeout=timeout):  # noqa: S310 - fixed https endpoint
-            return True
-    except Exception:  # noqa: BLE001 - unreachable for whatever reason
-        return False
 
 
 # ---------------------------------------------------------------------------------------------------------------------

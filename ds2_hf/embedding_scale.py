@@ -119,18 +119,21 @@ def embed_on_ray(dataset, config: EmbeddingConfig | None = None, *, actors: int 
     done = 0
     from tqdm.auto import tqdm
 
-    with tqdm(total=n, desc=f"Embedding on Ray ({actors} actors)", unit="row") as bar:
+    from .atomic import staged
+
+    with staged(path, overwrite=True) as tmp, tqdm(total=n, desc=f"Embedding on Ray ({actors} actors)",
+                                                    unit="row") as bar:
         for batch in vectors.iter_batches(batch_size=batch_size, batch_format="numpy"):
             block = np.asarray(batch["vector"], dtype=np.float32)
             if out is None:
-                out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, block.shape[1]))
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, block.shape[1]))
             out[np.asarray(batch[_ROW])] = block
             done += len(block)
             bar.update(len(block))
-    if done != n:
-        raise RuntimeError(f"the Ray run returned {done} vectors for {n} rows")
-    out.flush()
-    del out
+        if done != n:
+            raise RuntimeError(f"the Ray run returned {done} vectors for {n} rows")
+        out.flush()
+        del out
     return _attach(dataset, path, cfg)
 
 
@@ -178,5 +181,8 @@ def embed_multi_process(dataset, config: EmbeddingConfig | None = None, *, devic
     finally:
         model.stop_multi_process_pool(pool)
     path = _out_file(out_path)
-    np.save(path, finalize(vectors, normalize=False))
+    from .atomic import staged
+
+    with staged(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        np.save(f, finalize(vectors, normalize=False))
     return _attach(dataset, path, cfg)

@@ -5,6 +5,11 @@ is safe in servers, notebooks and threads, and :func:`save_png` renders it with 
 depend only on the inputs (no timestamp in the metadata), so re-saving the same subset gives the same files and
 a re-push to the Hub is a no-op.
 
+Labels may be in any script: after DejaVu Sans, matplotlib falls back glyph by glyph to the CJK fonts of
+:data:`CJK_FAMILIES` that are installed, including the Noto Sans CJK font shipped by the ``cjk`` extra
+(``pip install "ds2-hf[cjk]"``), so Chinese, Japanese and Korean labels do not render as boxes. A label with a
+glyph no installed font has is logged once with that install command.
+
 ======================================  ====================================================================
 function                                figure
 ======================================  ====================================================================
@@ -24,11 +29,16 @@ Examples
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "plot_transition_matrix",
@@ -38,11 +48,60 @@ __all__ = [
     "save_png",
     "png_bytes",
     "plot_rater_matrices",
+    "font_families",
 ]
+
+#: Fonts tried, in order, for glyphs DejaVu Sans lacks (those installed are used; the first covers all of CJK).
+CJK_FAMILIES = (
+    "Noto Sans CJK TC", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK KR", "Source Han Sans",
+    "Source Han Sans SC", "IPAexGothic", "IPAGothic", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+    "Microsoft YaHei", "PingFang SC", "Hiragino Sans", "Malgun Gothic", "Apple SD Gothic Neo",
+)
+#: Python packages that ship a CJK font file (the ``cjk`` extra).
+FONT_PACKAGES = ("cvttf_NotoSansCJK_Regular",)
+CJK_INSTALL = 'pip install "ds2-hf[cjk]"'
 
 _BLUE = "#4C72B0"
 _ORANGE = "#DD8452"
 _GREY = "#8C8C8C"
+
+
+@functools.lru_cache(maxsize=1)
+def font_families() -> tuple[str, ...]:
+    """DejaVu Sans, then every installed font of :data:`CJK_FAMILIES` (the fonts of :data:`FONT_PACKAGES` are
+    registered with matplotlib first).
+
+    Examples
+    --------
+    >>> font_families()[0]
+    'DejaVu Sans'
+    """
+    import importlib.util
+
+    from matplotlib import font_manager
+
+    for package in FONT_PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.origin:
+            continue
+        for path in sorted(Path(spec.origin).parent.iterdir()):
+            if path.suffix.lower() in (".otf", ".ttf", ".ttc"):
+                font_manager.fontManager.addfont(str(path))
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return ("DejaVu Sans", *(name for name in CJK_FAMILIES if name in installed))
+
+
+def _fonts(fn):
+    """Run a figure function with :func:`font_families` as matplotlib's font list (glyph-by-glyph fallback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from matplotlib import rc_context
+
+        with rc_context({"font.family": list(font_families())}):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _figure(width: float, height: float):
@@ -51,6 +110,7 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
+@_fonts
 def plot_transition_matrix(
     matrix, *, labels: Sequence[str] | None = None, title: str = "Score transition matrix T"
 ):
@@ -96,6 +156,7 @@ def plot_transition_matrix(
     return fig
 
 
+@_fonts
 def plot_rater_matrices(matrices, names: Sequence[str], *, title: str = "Each rater's transition matrix"):
     """Small heatmaps of several raters' transition matrices, side by side, one colour scale.
 
@@ -143,6 +204,7 @@ def plot_rater_matrices(matrices, names: Sequence[str], *, title: str = "Each ra
     return fig
 
 
+@_fonts
 def plot_rating_distributions(
     series: Mapping[str, Sequence[float]],
     *,
@@ -194,6 +256,7 @@ def plot_rating_distributions(
     return fig
 
 
+@_fonts
 def plot_long_tail(
     pool_scores,
     *,
@@ -250,6 +313,7 @@ def plot_long_tail(
     return fig
 
 
+@_fonts
 def plot_composition(
     pool_counts: Mapping[str, int] | None,
     selected_counts: Mapping[str, int],
@@ -304,6 +368,7 @@ def plot_composition(
     return fig
 
 
+@_fonts
 def png_bytes(fig) -> bytes:
     """Render ``fig`` to PNG bytes with the Agg backend; the bytes carry no timestamp."""
     import io
@@ -312,7 +377,16 @@ def png_bytes(fig) -> bytes:
 
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    for w in caught:
+        if "missing from font" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        logger.warning("%d glyph(s) of a figure label have no installed font and render as boxes (e.g. %s); "
+                       "install a font that covers them: %s", len(missing), missing[0], CJK_INSTALL)
     return buffer.getvalue()
 
 

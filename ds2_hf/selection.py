@@ -8,8 +8,8 @@ top ``k``. The baselines of the paper's Table 3 are available under the same int
 strategy       ranking (best first)                                         needs
 =============  ===========================================================  ==================================
 ``confident``  score desc; within a score, rows whose posterior gives that   score + long-tail columns (the
-(default)      score at least ``confidence_tier`` (0.99) first; then         posterior column when present)
-               long-tail desc
+(default)      score at least 0.99 first, then at least 0.9 (the             posterior column when present)
+               ``confidence_tiers``), then the rest; long-tail desc in each
 ``ds2``        score desc, then long-tail desc (the paper's rule)           score + long-tail columns
 ``score``      score desc (AlpaGasus; ``threshold`` keeps score >= t)       score column
 ``random``     a seeded random permutation                                  nothing
@@ -27,10 +27,10 @@ few near-duplicates (``k=None``, nearly every row kept) is quadratic and takes o
 
 Why ``confident`` is the default: the paper's long-tail tie-break puts the rarest rows of each score first, and
 the rarest rows are also the ones whose neighbours disagree most, so their curated score is the least certain.
-Taking the rows curation is sure of first (posterior of the score at least 0.99), then the rarest among them,
-raised the mean true score of the top N/30 on all 30 draws of the public generator's sweep, above every baseline on
-each; ranking by the posterior alone scored 0.002 higher on average but covered a third fewer of the generator's
-clusters (BENCHMARKS.md, "Selection for purity"). Where curation was withheld every posterior is the raw rating, and
+Taking the rows curation is sure of first (posterior of the score at least 0.99, then at least 0.9), the rarest
+first within each tier, raised the mean true score of the top N/30 on all 30 draws of the public generator's
+sweep, above every baseline on each; ranking by the posterior alone scored 0.002 higher on average but covered a
+third fewer of the generator's clusters (BENCHMARKS.md, "Selection for purity"). Where curation was withheld every posterior is the raw rating, and
 ``confident`` orders rows exactly as ``ds2`` does.
 
 **Duplicates.** By default every strategy takes at most one row of each duplicate group: rows with the same
@@ -150,9 +150,10 @@ class SelectionConfig:
         Neighbours averaged by ``knn`` when it computes the distance itself (the paper's long-tail ``k``).
     posterior_column : str, default "curation_posterior"
         Posterior over the true score (written by the joint curation), read by ``confident``.
-    confidence_tier : float, default 0.99
-        ``confident`` ranks first, within a score, the rows whose posterior probability of that score is at
-        least this (in [0, 1]). Chosen on the public generator's sweep (BENCHMARKS.md, "Selection for purity").
+    confidence_tiers : tuple of float, default (0.99, 0.9)
+        ``confident`` ranks the rows of a score in tiers of the posterior probability of that score: at least the
+        first value, then at least the next, ..., then the rest (values in [0, 1]). Chosen on the public generator's
+        sweep and the real-text benchmarks (BENCHMARKS.md, "Selection for purity").
     deduplicate : bool, default True
         Take at most one row of each duplicate group (see the module docstring).
     duplicate_column : str, default "duplicate_group"
@@ -173,7 +174,7 @@ class SelectionConfig:
     diversity_threshold: float = 0.9
     knn_k: int = 10
     posterior_column: str = C.CURATION_POSTERIOR
-    confidence_tier: float = 0.99
+    confidence_tiers: tuple = (0.99, 0.9)
     deduplicate: bool = True
     duplicate_column: str = C.DUPLICATE_GROUP
 
@@ -186,8 +187,9 @@ class SelectionConfig:
             raise ValueError(f"fraction={self.fraction!r} must be a number in (0, 1]; use k=... for a row count")
         _check_options(
             strategy=self.strategy, k=self.k, threshold=self.threshold, seed=self.seed, tie_break=self.tie_break,
-            diversity_threshold=self.diversity_threshold, knn_k=self.knn_k, confidence_tier=self.confidence_tier,
+            diversity_threshold=self.diversity_threshold, knn_k=self.knn_k, confidence_tiers=self.confidence_tiers,
         )
+        object.__setattr__(self, "confidence_tiers", tuple(float(t) for t in self.confidence_tiers))
 
     def budget(self, n_rows: int) -> int | None:
         """The number of rows to select from a pool of ``n_rows`` (``None`` = all eligible)."""
@@ -307,17 +309,22 @@ def _rank_confident(inp, k, params, details):
     if inp.posterior is None:
         details["confidence"] = "no posterior column: ranked as ds2"
         return _descending(inp, inp.scores, inp.long_tail)[:k]
-    sure = confident_rows(inp.scores, inp.posterior, params["confidence_tier"])
-    details["n_confident"] = int((sure & inp.eligible).sum())
-    return _descending(inp, inp.scores, sure.astype(np.float64), inp.long_tail)[:k]
+    tier = confidence_tier(inp.scores, inp.posterior, params["confidence_tiers"])
+    counts = np.bincount(tier[inp.eligible], minlength=len(params["confidence_tiers"]) + 1)
+    details["n_per_tier"] = {f">= {t}": int(counts[i]) for i, t in enumerate(params["confidence_tiers"], start=1)}
+    return _descending(inp, inp.scores, tier.astype(np.float64), inp.long_tail)[:k]
 
 
-def confident_rows(scores: np.ndarray, posterior: np.ndarray, tier: float) -> np.ndarray:
-    """Rows whose posterior gives their (integer) score a probability of at least ``tier``; shape (N,) bool."""
+def confidence_tier(scores: np.ndarray, posterior: np.ndarray, tiers) -> np.ndarray:
+    """How many of ``tiers`` (probabilities) the posterior probability of each row's (integer) score reaches.
+
+    Shape (N,) int64: ``len(tiers)`` for the surest rows, 0 for rows below every tier or without a valid score.
+    """
     K = posterior.shape[1]
     valid = ~np.isnan(scores) & (scores >= 0) & (scores < K) & (scores == np.round(scores))
     cls = np.where(valid, scores, 0).astype(np.int64)
-    return valid & (posterior[np.arange(len(cls)), cls] >= tier)
+    p = posterior[np.arange(len(cls)), cls]
+    return np.where(valid, sum((p >= t).astype(np.int64) for t in tiers), 0)
 
 
 @_strategy("ds2", needs=("scores", "long_tail"), score_based=True,
@@ -513,7 +520,7 @@ def mean_knn_distance(embeddings: np.ndarray, k: int = 10) -> np.ndarray:
 
 def _check_options(
     *, strategy: str, k: Any, threshold: Any, seed: Any, tie_break: str, diversity_threshold: Any, knn_k: Any,
-    confidence_tier: Any = 0.99,
+    confidence_tiers: Any = (0.99, 0.9),
 ) -> None:
     """Validate the options shared by :class:`SelectionConfig` and :func:`select_indices`."""
 
@@ -542,8 +549,9 @@ def _check_options(
         )
     if not is_int(knn_k) or knn_k < 1:
         raise ValueError(f"knn_k={knn_k!r} must be a positive integer")
-    if not (is_real(confidence_tier) and 0.0 <= confidence_tier <= 1.0):
-        raise ValueError(f"confidence_tier={confidence_tier!r} is a probability and must lie in [0, 1]")
+    tiers = confidence_tiers if isinstance(confidence_tiers, (tuple, list)) else (confidence_tiers,)
+    if not tiers or not all(is_real(t) and 0.0 <= t <= 1.0 for t in tiers):
+        raise ValueError(f"confidence_tiers={confidence_tiers!r} must be probabilities in [0, 1], e.g. (0.99, 0.9)")
 
 
 def _as_vector(name: str, values: Any, n: int | None) -> np.ndarray:
@@ -574,7 +582,7 @@ def select_indices(
     tie_break: str = "index",
     diversity_threshold: float = 0.9,
     knn_k: int = 10,
-    confidence_tier: float = 0.99,
+    confidence_tiers: tuple = (0.99, 0.9),
     n_rows: int | None = None,
     details: dict[str, Any] | None = None,
 ) -> np.ndarray:
@@ -614,8 +622,8 @@ def select_indices(
         Maximum cosine similarity between a candidate and any kept row (``diversity``).
     knn_k : int, default 10
         Neighbours averaged by ``knn`` when it computes distances from ``embeddings``.
-    confidence_tier : float, default 0.99
-        ``confident`` ranks first, within a score, the rows whose posterior gives that score at least this.
+    confidence_tiers : tuple of float, default (0.99, 0.9)
+        ``confident`` ranks the rows of a score in tiers of the posterior probability of that score.
     n_rows : int, optional
         Pool size; needed only when no per-row array is given (``random`` without a threshold).
     details : dict, optional
@@ -648,7 +656,7 @@ def select_indices(
     """
     _check_options(
         strategy=strategy, k=k, threshold=threshold, seed=seed, tie_break=tie_break,
-        diversity_threshold=diversity_threshold, knn_k=knn_k, confidence_tier=confidence_tier,
+        diversity_threshold=diversity_threshold, knn_k=knn_k, confidence_tiers=confidence_tiers,
     )
     spec = _REGISTRY[strategy]
 
@@ -708,7 +716,8 @@ def select_indices(
         lengths=arrays["lengths"], embeddings=emb, posterior=post, duplicates=dup,
     )
     params = {"diversity_threshold": float(diversity_threshold), "knn_k": int(knn_k),
-              "confidence_tier": float(confidence_tier)}
+              "confidence_tiers": tuple(float(t) for t in (confidence_tiers if isinstance(
+                  confidence_tiers, (tuple, list)) else (confidence_tiers,)))}
     info: dict[str, Any] = {} if details is None else details
     if dup is None or strategy == "diversity":  # the diversity filter drops duplicates as it walks
         picked = np.asarray(spec.rank(inputs, k, params, info), dtype=np.int64)
@@ -1018,7 +1027,7 @@ def _select(dataset: datasets.Dataset, cfg: SelectionConfig) -> tuple[datasets.D
             cfg.strategy, k=k, scores=scores, long_tail=long_tail, lengths=lengths, embeddings=embeddings,
             posterior=posterior, duplicates=duplicates, threshold=cfg.threshold, seed=cfg.seed,
             tie_break=cfg.tie_break, diversity_threshold=cfg.diversity_threshold, knn_k=cfg.knn_k,
-            confidence_tier=cfg.confidence_tier, n_rows=n, details=details,
+            confidence_tiers=cfg.confidence_tiers, n_rows=n, details=details,
         )
     for w in caught:  # re-emit at the caller of select(), not inside this module
         warnings.warn(w.message, w.category, stacklevel=3)

@@ -17,8 +17,8 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ds2_hf.evaluation.runner import add_eval_arguments
-    from ds2_hf.training import add_finetune_arguments
+    from ds2_hf.evaluation.arguments import add_eval_arguments
+    from ds2_hf.training.arguments import add_finetune_arguments
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="base model: Hub id or folder")
@@ -49,16 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ds2_hf.evaluation import MissingDataError, compare
-    from ds2_hf.evaluation.runner import eval_config_from_args
-    from ds2_hf.training import finetune_config_from_args
+    from ds2_hf.evaluation.arguments import eval_config_from_args
+    from ds2_hf.training.arguments import finetune_configs_from_args
 
     try:
         eval_config = eval_config_from_args(args)
         if eval_config is None:
             raise ValueError("--tasks none: a comparison needs at least one benchmark")
+        training_args, lora, options = finetune_configs_from_args(args)
         table = compare(parse_subsets(args.subset), model=args.model, output_dir=args.output_dir,
-                        finetune_config=finetune_config_from_args(args), eval_config=eval_config,
-                        include_base=args.include_base, reuse=args.reuse)
+                        training_args=training_args, peft_config=lora, finetune_options=options,
+                        eval_config=eval_config, include_base=args.include_base, reuse=args.reuse)
     except (ValueError, FileNotFoundError, ImportError, MissingDataError) as err:
         print(f"compare: error: {err}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ds2_hf.evaluation.runner import add_eval_arguments
+    from ds2_hf.evaluation.arguments import add_eval_arguments
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model folder, Hub id, or LoRA adapter folder")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     from ds2_hf.evaluation import TransformersModel, evaluate
     from ds2_hf.evaluation import judge as J
-    from ds2_hf.evaluation.runner import eval_config_from_args
+    from ds2_hf.evaluation.arguments import eval_config_from_args
 
     config = eval_config_from_args(args)
     if args.questions and not args.judge_model:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from ds2_hf.cli import COMMANDS, main
+from ds2_hf.report import SCHEMA_VERSION
 
 CURATION_COLUMNS = ["curated_rating", "curation_confidence", "misrated", "long_tail_score", "duplicate_group",
                     "curation_posterior"]
@@ -139,7 +140,10 @@ def test_curate_adds_columns_and_improves_accuracy(curated):
 
 def test_curate_report(curated):
     folder, _ = curated
-    report = json.loads((folder / "r.json").read_text())
+    written = json.loads((folder / "r.json").read_text())
+    assert written["schema_version"] == SCHEMA_VERSION and written["source"]["local"] is True
+    assert written["command"]["lines"][0].startswith("ds2 curate ")
+    report = written["curation"]
     T = np.array(report["transition_matrix"])
     assert T.shape == (6, 6)
     np.testing.assert_allclose(T.sum(axis=1), 1.0, atol=1e-3)
@@ -151,15 +155,15 @@ def test_curate_report(curated):
 
 def test_curate_reports_and_switches_the_neighbourhood_prior(curated, simulated, tmp_path, capsys):
     folder, out = curated
-    stage = json.loads((folder / "r.json").read_text())["joint"]["neighbourhood_prior"]
+    stage = json.loads((folder / "r.json").read_text())["curation"]["joint"]["neighbourhood_prior"]
     assert ("neighbourhood prior: kept" if stage["used"] else "neighbourhood prior: not kept") in out
     assert main(["curate", str(simulated[0]), str(tmp_path / "off.parquet"), "--report", str(tmp_path / "off.json"),
                  "--neighbourhood-prior", "off"]) == 0
-    assert json.loads((tmp_path / "off.json").read_text())["joint"]["neighbourhood_prior"] == {"used": False}
+    assert json.loads((tmp_path / "off.json").read_text())["curation"]["joint"]["neighbourhood_prior"] == {"used": False}
     assert "neighbourhood prior" not in capsys.readouterr().out
     assert main(["curate", str(simulated[0]), str(tmp_path / "on.parquet"), "--report", str(tmp_path / "on.json"),
                  "--neighbourhood-prior", "on"]) == 0
-    assert json.loads((tmp_path / "on.json").read_text())["joint"]["neighbourhood_prior"]["used"] is True
+    assert json.loads((tmp_path / "on.json").read_text())["curation"]["joint"]["neighbourhood_prior"]["used"] is True
 
 
 def test_curate_refuses_to_overwrite_then_overwrites(curated, tmp_path, capsys):
@@ -224,7 +228,7 @@ def test_run_demo_writes_hub_layout(demo_run):
 def test_run_demo_report(demo_run):
     folder, _ = demo_run
     report = json.loads((folder / "ds2_report.json").read_text())["report"]
-    assert report["command"] == f"ds2 run --demo --output {folder} -k 50 --embed-backend wordllama"
+    assert report["command"]["lines"] == [f"ds2 run --demo --output {folder} -k 50 --embed-backend wordllama"]
     assert report["source"]["license"] == "apache-2.0"
     assert np.array(report["curation"]["transition_matrix"]).shape == (6, 6)
     assert report["embedding"]["backend"] == "wordllama" and report["embedding"]["dim"] > 0
@@ -261,6 +265,14 @@ def test_run_needs_input_or_demo(argv, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert capsys.readouterr().err.endswith("ds2 run: error: give either INPUT or --demo (one of them)\n")
+    assert not (tmp_path / "x").exists()
+
+
+def test_run_rate_needs_the_demo(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"instruction": "a", "output": "b", "rating": 1}\n')
+    assert main(["run", "in.jsonl", "--rate", "200", "--output", "x"]) == 2
+    assert "--rate re-rates the demo data: use it with --demo" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

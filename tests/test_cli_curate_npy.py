@@ -35,7 +35,7 @@ def test_curate_takes_embeddings_from_a_npy_file(split_pool, capsys):
     assert main(["curate", str(f / "pool.parquet"), str(f / "ref.parquet")]) == 0
     ref = datasets.load_dataset("parquet", data_files=str(f / "ref.parquet"), split="train")
     assert (np.array(ref["curated_rating"]) == cur).mean() > 0.98
-    report = json.loads((f / "r.json").read_text())
+    report = json.loads((f / "r.json").read_text())["curation"]
     assert report["n_rated"] == 1500 and report["config"]["knn"]["max_seconds"] is None
 
 

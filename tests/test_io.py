@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ds2_hf import io
+from ds2_hf.atomic import OutputExistsError
 
 ROWS = {"text": ["a", "b", "c"], "rating": [0, 5, 3]}
 
@@ -91,7 +92,10 @@ def _leftovers(folder):
 def test_save_is_atomic_and_overwrites(ds, tmp_path, name):
     dest = tmp_path / "nested" / name  # parent folders are created
     io.save(ds, dest)
-    io.save(ds.select([1]), dest)  # overwrite an existing file / folder
+    with pytest.raises(OutputExistsError, match="already exists.*overwrite=True"):
+        io.save(ds.select([1]), dest)  # an existing output is never replaced unasked
+    assert _rows(io.load(dest)) == ROWS
+    io.save(ds.select([1]), dest, overwrite=True)  # replace an existing file / folder
     assert _rows(io.load(dest)) == {"text": ["b"], "rating": [5]}
     assert _leftovers(dest.parent) == []
     assert sorted(p.name for p in dest.parent.iterdir()) == [name]
@@ -108,7 +112,7 @@ def test_save_failure_leaves_old_data_and_no_temp(ds, tmp_path):
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        io.save(Broken(), dest)
+        io.save(Broken(), dest, overwrite=True)
     assert _rows(io.load(dest)) == ROWS  # the old file is intact
     assert _leftovers(tmp_path) == []
 

@@ -377,7 +377,7 @@ def test_cli_select_writes_subset_and_report(tmp_path, capsys):
     assert main(["select", str(src), str(out), "-k", "3", "--report", str(rep)]) == 0
     sub = datasets.load_dataset("parquet", data_files=str(out), split="train")
     assert sub["id"][:] == DS2_ORDER[:3] and "source" in sub.column_names
-    assert json.loads(rep.read_text())["n_selected"] == 3
+    assert json.loads(rep.read_text())["selection"]["n_selected"] == 3
     assert "selected 3 of 7 rows" in capsys.readouterr().out
 
     assert main(["select", str(src), str(tmp_path / "a.jsonl"), "--strategy", "score", "--threshold", "5"]) == 0
@@ -437,14 +437,14 @@ def test_confident_ranks_the_rows_curation_is_sure_of_first_within_a_score():
     post[np.arange(5), scores] = [0.6, 0.95, 0.99, 0.5, 0.97]
     post[np.arange(5), scores - 1] = 1 - post[np.arange(5), scores]
     order = select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post,
-                           confidence_tier=0.9)
+                           confidence_tiers=(0.9,))
     assert order.tolist() == [1, 2, 0, 4, 3]  # sure 5s by long-tail, unsure 5, then the 4s the same way
     default = select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post)
-    assert default.tolist() == [2, 0, 1, 3, 4]  # the default tier is 0.99: only row 2 is sure
+    assert default.tolist() == [2, 1, 0, 4, 3]  # tiers 0.99, then 0.9: row 2 (0.99), row 1 (0.95), row 0 (0.6)
     assert select_indices("ds2", k=None, scores=scores, long_tail=long_tail).tolist() == [0, 1, 2, 3, 4]
     # a lower tier makes every row "sure": the paper's order
     assert select_indices("confident", k=None, scores=scores, long_tail=long_tail, posterior=post,
-                          confidence_tier=0.5).tolist() == [0, 1, 2, 3, 4]
+                          confidence_tiers=(0.5,)).tolist() == [0, 1, 2, 3, 4]
 
 
 def test_confident_without_a_posterior_column_ranks_as_ds2():
@@ -475,5 +475,5 @@ def test_the_duplicate_group_column_is_used_when_present():
     ds = _pool().add_column("duplicate_group", [-1, -1, 3, -1, -1, -1, 3])  # rows 2 and 6 are copies
     sub = select(ds, 4, strategy="ds2")
     assert _ids(sub) == [2, 0, 3, 1]
-    with pytest.raises(ValueError, match="confidence_tier"):
-        select(ds, 2, confidence_tier=1.5)
+    with pytest.raises(ValueError, match="confidence_tiers"):
+        select(ds, 2, confidence_tiers=(0.99, 1.5))

@@ -14,7 +14,6 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio")
 
-import ds2_hf  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "spaces" / "ds2-demo" / "app.py"
 K = 6
@@ -49,15 +48,21 @@ def pool():
     ))
 
 
-def test_ratings_array_maps_nulls_and_rejects_bad_scales(app, pool):
-    r = app.ratings_array(pool)
-    assert r.dtype == np.int64 and r.shape == (80,)
-    assert (r[::17] == -1).all() and r.max() <= 5
+def test_bad_ratings_are_refused_before_embedding(app, pool, monkeypatch):
+    import ds2_hf.embedding
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("embedded before the ratings were checked")
+
+    monkeypatch.setattr(ds2_hf.embedding, "embed", no_embedding)
     bad = pool.remove_columns("rating").add_column("rating", [7.0] + [1.0] * 79)
-    with pytest.raises(ValueError, match=r"integer ratings in 0..5.*rows \[0\]"):
-        app.ratings_array(bad)
-    with pytest.raises(ValueError, match="no rating column 'score'"):
-        app.ratings_array(pool, "score")
+    with pytest.raises(ValueError, match=r"0..5.*rows \[0\]"):
+        app.run_pipeline(bad, k=5)
+    with pytest.raises(ValueError, match="column 'score' not found"):
+        app.run_pipeline(pool, k=5, rating_column="score")
+    words = pool.remove_columns("rating").add_column("rating", ["good"] * 80)
+    with pytest.raises(ValueError, match="'rating' must hold integer ratings"):
+        app.run_pipeline(words, k=5)
 
 
 def test_load_pool_reads_uploads_and_the_demo(app, pool, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..columns import EMBEDDING, RATING
+from .common import add_output_options, check_outputs, stage_report, write_report
 
 
 def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = False) -> None:
@@ -78,37 +79,38 @@ def curator_from_args(args: argparse.Namespace):
                    audit_column=audit, find_duplicates=args.find_duplicates)
 
 
-def print_summary(report: dict, file=None) -> None:
-    """Print a short human-readable summary of a curation report to ``file`` (default: the current stdout)."""
-    K = report["num_classes"]
-    print(f"curation ({report['method']}): {report['n_rated']} rated rows, {report['n_unrated']} unrated; "
-          f"{report['n_flagged']} flagged, {report['n_changed']} changed", file=file)
-    knn = report["knn"]
-    if knn is not None:
-        recall = f", recall@{knn['k']} {knn['recall']:.3f}" if knn.get("recall") is not None else ""
-        print(f"k-NN graph: {knn['method']}{recall}", file=file)
-    stage = (report.get("joint") or {}).get("neighbourhood_prior") or {}
+def print_summary(report, file=None) -> None:
+    """Print a short human-readable summary of a curation report (a ``CurationInfo`` or ``Curator.report_``)."""
+    from ..report import CurationInfo
+
+    info = CurationInfo.from_dict(report, where="curation")
+    K = info.num_classes
+    print(f"curation ({info.method}): {info.n_rated} rated rows, {info.n_unrated} unrated; "
+          f"{info.n_flagged} flagged, {info.n_changed} changed", file=file)
+    if info.knn is not None:
+        recall = f", recall@{info.knn.k} {info.knn.recall:.3f}" if info.knn.recall is not None else ""
+        print(f"k-NN graph: {info.knn.method}{recall}", file=file)
+    stage = info.neighbourhood_prior
     if "heldout_gain_second" in stage:
         print(f"neighbourhood prior: {'kept' if stage['used'] else 'not kept'} (held-out gain "
               f"{stage['heldout_gain_second']:.4f} against {stage['heldout_gain_first']:.4f} nats for the first stage)",
               file=file)
     print("estimated transition matrix T[true, rated]:", file=file)
     print("  true\\rated " + " ".join(f"{j:>6d}" for j in range(K)), file=file)
-    for i, row in enumerate(report["transition_matrix"]):
+    for i, row in enumerate(info.transition_matrix):
         print(f"  {i:>10d} " + " ".join(f"{v:6.3f}" for v in row), file=file)
-    print("counts raw     : " + " ".join(f"{c:>6d}" for c in report["counts_raw"]), file=file)
-    print("counts curated : " + " ".join(f"{c:>6d}" for c in report["counts_curated"]), file=file)
-    dup = report.get("structure", {}).get("duplicates")
-    if dup and dup["n_groups"]:
-        print(f"duplicates     : {dup['n_rows']} rows in {dup['n_groups']} groups (largest "
-              f"{dup['largest'][0][0]} rows); a selection takes one row of each", file=file)
-    if report.get("clusterability"):
-        clus = report["clusterability"]
-        print("guard          : " + clus["verdict"], file=file)
-        if clus.get("advice"):
-            print("                 " + clus["advice"], file=file)
-    if report.get("raters"):
-        print_raters(report["raters"], file=file)
+    print("counts raw     : " + " ".join(f"{c:>6d}" for c in info.counts_raw), file=file)
+    print("counts curated : " + " ".join(f"{c:>6d}" for c in info.counts_curated), file=file)
+    dup = info.duplicates
+    if dup is not None and dup.n_groups:
+        print(f"duplicates     : {dup.n_rows} rows in {dup.n_groups} groups (largest "
+              f"{dup.largest[0][0]} rows); a selection takes one row of each", file=file)
+    if info.clusterability is not None:
+        print("guard          : " + info.clusterability.verdict, file=file)
+        if info.clusterability.advice:
+            print("                 " + info.clusterability.advice, file=file)
+    if info.raters is not None:
+        print_raters(info.raters.to_dict(), file=file)
 
 
 def print_raters(raters: dict, file=None) -> None:
@@ -145,7 +147,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("input", help="Hub id, data file (.parquet/.jsonl/.json/.csv) or dataset folder")
     p.add_argument("output", help="output .parquet/.jsonl/.csv file, or a folder (save_to_disk)")
     p.add_argument("--split", default="train", help="split to read when INPUT has several (default: train)")
-    p.add_argument("--report", metavar="FILE", help="also write the curation report as JSON to FILE")
+    add_output_options(p, report="the curation: transition matrix, guard, k-NN, duplicates, options")
     p.add_argument("--embeddings", metavar="FILE.npy",
                    help="take the embeddings from an (N, d) .npy file (float16 or float32, row i for INPUT's row i; "
                    "memory-mapped) instead of INPUT's embedding column")
@@ -156,17 +158,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from .. import io
+    from ..report import CurationInfo
 
-    ds = io.load(args.input, split=args.split)
+    check_outputs(args)
     curator = curator_from_args(args)
+    ds = io.load(args.input, split=args.split)
     if args.embeddings:
         _fit_on_npy(curator, ds, args.embeddings)
         out = curator.transform(ds)
     else:
         out = curator.fit_transform(ds)
-    io.save(out, args.output)
-    if args.report:
-        io.write_json(curator.report_, args.report)
+    io.save(out, args.output, overwrite=args.overwrite_output)
+    write_report(args, stage_report(args, curation=CurationInfo.from_dict(curator.report_, where="curation")))
     print_summary(curator.report_)
     print(f"wrote {len(out)} rows to {args.output}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..columns import EMBEDDING
+from .common import add_output_options, check_outputs, stage_report, write_report
 
 _BACKENDS = ("auto", "wordllama", "sentence-transformers", "column", "npy")  # = ds2_hf.embedding.BACKENDS
 _STYLES = ("reference", "tulu", "plain")  # = ds2_hf.formats.STYLES
@@ -34,6 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="texts per model batch (default: 64)")
     p.add_argument("--column", default=EMBEDDING, help=f"output column name (default: {EMBEDDING})")
     p.add_argument("--overwrite", action="store_true", help="replace the output column if it exists")
+    add_output_options(p, report="the embedder: backend, model, dimension")
     p.add_argument("--format", default="auto", help="row format (default: auto-detect)")
     p.add_argument("--template", help='str.format template over the row, e.g. "{question}\\n\\n{answer}"')
     p.add_argument("--style", choices=_STYLES, default="reference", help="text style (default: reference)")
@@ -60,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from .. import io
     from ..embedding import EmbeddingConfig, embed
     from ..formats import Formatter
+    from ..report import EmbeddingInfo
 
+    check_outputs(args, args.vectors_out)
     config = EmbeddingConfig(
         backend=args.backend,
         model=args.model,
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         column=args.column,
         overwrite=args.overwrite,
-    )
+    ).resolved()  # "auto" resolved once, so the report names the backend that ran
     dataset = io.load(args.input, split=args.split)
     if args.engine == "ray":
         from ..embedding_scale import embed_on_ray
@@ -89,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         out = embed_multi_process(dataset, config, devices=devices, out_path=args.vectors_out)
     else:
         out = embed(dataset, config)
-    dest = io.save(out, args.output)
+    dest = io.save(out, args.output, overwrite=args.overwrite_output)
     dim = out.features[config.column].length
+    write_report(args, stage_report(args, embedding=EmbeddingInfo.from_config(config, dim)))
     print(f"wrote {len(out)} rows with {config.column!r} ({dim}-d float32) to {dest}")
     return 0

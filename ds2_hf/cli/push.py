@@ -43,23 +43,26 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     built.add_argument("--language", action="append", help="ISO 639-1 language code (repeatable)")
     built.add_argument("--pretty-name", help="title of the dataset card")
     built.add_argument("--keep-embedding", action="store_true", help="publish the embedding column too")
+    built.add_argument("--composition-column", metavar="COLUMN",
+                       help="column whose values the card counts in the subset and the pool (e.g. generator); "
+                       "default: auto (source, dataset, category, task, ...); none: no composition")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile
     from pathlib import Path
 
-    from .. import hub, io
+    from .. import io
+    from ..publish import CARD_FILE, DATA_DIR, PushError, push_folder, push_subset
+    from ..report import Report
 
     folder = Path(args.folder)
-    in_layout = (folder / hub.CARD_FILE).is_file() and (folder / hub.DATA_DIR).is_dir()
-    build_options = [name for name in ("pool", "source", "license", "language", "pretty_name")
-                     if getattr(args, name)] + (["report"] if args.report else [])
-    if in_layout and (build_options or args.keep_embedding):
-        flags = ", ".join(f"--{n.replace('_', '-')}" for n in build_options + (["keep_embedding"]
-                                                                                if args.keep_embedding else []))
+    in_layout = (folder / CARD_FILE).is_file() and (folder / DATA_DIR).is_dir()
+    build_options = [name for name in ("pool", "source", "license", "language", "pretty_name", "keep_embedding",
+                                       "composition_column", "report") if getattr(args, name)]
+    if in_layout and build_options:
+        flags = ", ".join(f"--{n.replace('_', '-')}" for n in build_options)
         raise ValueError(
             f"{str(folder)!r} already holds a dataset card; {flags} only apply when FOLDER is a plain dataset. "
             f"Re-create the folder with ds2_hf.save_subset(..., overwrite=True) to change the card."
@@ -68,20 +71,19 @@ def run(args: argparse.Namespace) -> int:
                 commit_message=args.message, prune=args.prune)
     try:
         if in_layout:
-            result = hub.push_folder(folder, args.repo_id, **push)
+            result = push_folder(folder, args.repo_id, **push)
         else:
-            hub._validate_repo_id(args.repo_id)
-            hub._resolve_token(None)
+            report = Report.read_many(args.report)  # a bad report file fails before the data are read
             subset = io.load(args.folder, split=args.split)
             pool = io.load(args.pool, split=args.split) if args.pool else None
             options = {k: v for k, v in (("license", args.license), ("language", args.language),
                                          ("pretty_name", args.pretty_name)) if v}
-            with tempfile.TemporaryDirectory(prefix="ds2-push-") as tmp:
-                staged = hub.save_subset(subset, Path(tmp) / "subset", report=hub.read_reports(args.report),
-                                         source=args.source, pool=pool, keep_embedding=args.keep_embedding,
-                                         repo_id=args.repo_id, **options)
-                result = hub.push_folder(staged, args.repo_id, **push)
-    except hub.PushError as err:
+            if args.composition_column:
+                options["composition_column"] = (None if args.composition_column.lower() == "none"
+                                                 else args.composition_column)
+            result = push_subset(subset, args.repo_id, report=report, source=args.source, pool=pool,
+                                 keep_embedding=args.keep_embedding, **options, **push)
+    except PushError as err:
         print(f"ds2 push: error: {err}", file=sys.stderr)
         return 1
     if result.changed:

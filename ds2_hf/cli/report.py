@@ -24,6 +24,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--report", action="append", default=[], metavar="JSON",
                    help="report JSON describing a plain dataset (repeatable; later files win)")
     p.add_argument("--pool", metavar="PATH", help="the full curated pool, for pool-vs-subset figures")
+    p.add_argument("--composition-column", metavar="COLUMN",
+                   help="a plain dataset: the column whose values the report counts (default: auto; none: no "
+                   "composition)")
+    p.add_argument("--overwrite-output", action="store_true", help="replace the HTML file when it exists")
     p.set_defaults(func=run)
     return p
 
@@ -31,20 +35,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .. import hub, io
-    from ..report_html import write_report_html
+    from .. import io
+    from ..publish import HTML_FILE, REPORT_FILE, write_report_html
+    from ..report import Report
 
     path = Path(args.path)
-    if (path / hub.REPORT_FILE).is_file():
-        if args.report or args.pool:
-            raise ValueError(f"{str(path)!r} already holds {hub.REPORT_FILE}; --report and --pool only apply to "
-                             f"a plain dataset")
-        out = write_report_html(path, args.output)
+    overwrite = args.overwrite_output
+    if (path / REPORT_FILE).is_file():
+        if args.report or args.pool or args.composition_column:
+            raise ValueError(f"{str(path)!r} already holds {REPORT_FILE}; --report, --pool and --composition-column "
+                             "only apply to a plain dataset")
+        out = write_report_html(path, args.output or path / HTML_FILE, overwrite=overwrite)
     else:
         if not args.output:
-            raise ValueError(f"{str(path)!r} is not a subset folder (no {hub.REPORT_FILE}); pass -o REPORT.html")
+            raise ValueError(f"{str(path)!r} is not a subset folder (no {REPORT_FILE}); pass -o REPORT.html")
+        report = Report.read_many(args.report)
         subset = io.load(args.path, split=args.split)
         pool = io.load(args.pool, split=args.split) if args.pool else None
-        out = write_report_html(subset, args.output, report=hub.read_reports(args.report), pool=pool)
+        options = {}
+        if args.composition_column:
+            options["composition_column"] = None if args.composition_column.lower() == "none" else \
+                args.composition_column
+        out = write_report_html(subset, args.output, overwrite=overwrite, report=report, pool=pool, **options)
     print(f"wrote the report to {out} ({out.stat().st_size / 1024:.0f} KiB)")
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import textwrap
 
 from ..columns import EMBEDDING, LONG_TAIL_SCORE
+from .common import add_output_options, check_outputs, stage_report, write_report
 
 _STRATEGIES = ("confident", "ds2", "score", "random", "length", "knn", "diversity")  # = selection.STRATEGIES
 _TIE_BREAKS = ("index", "random")  # = ds2_hf.selection.TIE_BREAKS
@@ -20,7 +20,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=textwrap.fill(
             "Select the best K rows of INPUT and write them, with every column, to OUTPUT (best first). "
             "Strategies: confident (default) = curated score desc, within a score the rows curation is sure of "
-            "first (posterior of that score >= --confidence-tier), then long-tail score desc; ds2 = curated score "
+            "first (posterior of that score >= 0.99, then >= 0.9: --confidence-tiers), then long-tail score desc; "
+            "ds2 = curated score "
             "desc, then long-tail score desc (the paper's rule); score = top by "
             "score, optionally only rows with score >= --threshold (AlpaGasus); random = seeded sample; length = "
             "longest conversations; knn = largest mean distance to the nearest neighbours; diversity = DEITA-style: "
@@ -46,9 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     budget.add_argument("--fraction", type=float, help="select this share of the pool instead, in (0, 1]")
     p.add_argument("--strategy", choices=_STRATEGIES, default="confident",
                    help="selection strategy (default: confident; ds2 = the paper's rule)")
-    p.add_argument("--confidence-tier", type=float, default=0.99,
-                   help="confident: within a score, rows whose posterior gives it at least this come first "
-                   "(default: 0.99)")
+    p.add_argument("--confidence-tiers", type=float, nargs="+", default=[0.99, 0.9], metavar="P",
+                   help="confident: within a score, rows whose posterior gives it at least the first P come first, "
+                   "then the next P, ... (default: 0.99 0.9)")
     p.add_argument("--keep-duplicates", dest="deduplicate", action="store_false",
                    help="allow several rows of one duplicate group (default: at most one)")
     p.add_argument("--score-column", help="score column (default: curated_rating, else rating)")
@@ -66,18 +67,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--diversity-threshold", type=float, default=0.9,
                    help="diversity: maximum cosine similarity to a kept row (default: 0.9, as DEITA)")
     p.add_argument("--knn-k", type=int, default=10, help="knn: neighbours to average (default: 10)")
-    p.add_argument("--report", metavar="FILE", help="also write the selection report as JSON to FILE")
+    add_output_options(p, report="the selection: strategy, budget, score counts, options")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .. import io
     from ..formats import Formatter
+    from ..report import SelectionInfo
     from ..selection import SelectionConfig, select
 
+    check_outputs(args)
+    formatter = Formatter(format=args.format, template=args.template, style=args.style)
     config = SelectionConfig(
         strategy=args.strategy,
         k=args.k,
@@ -88,20 +90,17 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         tie_break=args.tie_break,
         length_column=args.length_column,
-        formatter=Formatter(format=args.format, template=args.template, style=args.style),
+        formatter=None if formatter == Formatter() else formatter,  # the default, recorded as the API records it
         embedding_column=args.embedding_column,
         diversity_threshold=args.diversity_threshold,
         knn_k=args.knn_k,
-        confidence_tier=args.confidence_tier,
+        confidence_tiers=tuple(args.confidence_tiers),
         deduplicate=args.deduplicate,
     )
     dataset = io.load(args.input, split=args.split)
     subset, report = select(dataset, config=config, return_report=True)
-    dest = io.save(subset, args.output)
-    if args.report:
-        path = Path(args.report)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    dest = io.save(subset, args.output, overwrite=args.overwrite_output)
+    write_report(args, stage_report(args, selection=SelectionInfo.from_report(report)))
     counts = f", scores {report.score_counts}" if report.score_counts else ""
     print(f"selected {report.n_selected} of {report.n_pool} rows with strategy {report.strategy!r}{counts}; "
           f"wrote {dest}")

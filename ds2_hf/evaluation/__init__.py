@@ -1,12 +1,14 @@
 """Evaluate finetuned models the way the DS2 paper does, and compare subsets.
 
-* :mod:`~ds2_hf.evaluation.tasks` -- MMLU, GSM8K, BBH, TruthfulQA, TyDiQA from local files (offline);
+* :mod:`~ds2_hf.evaluation.tasks` -- MMLU, GSM8K, BBH, TruthfulQA, TyDiQA from local files (offline), one module
+  each behind the ``Task`` protocol;
 * :mod:`~ds2_hf.evaluation.harness` -- the same benchmarks through lm-evaluation-harness;
 * :mod:`~ds2_hf.evaluation.metrics` -- answer extraction, exact match, token F1, win/tie/loss;
 * :mod:`~ds2_hf.evaluation.judge` -- pairwise LLM judging on Vicuna-bench / MT-bench, both orders;
 * :mod:`~ds2_hf.evaluation.models` -- the ``ChatBackend`` / ``LanguageModel`` protocols and a local
   ``transformers`` implementation;
-* :mod:`~ds2_hf.evaluation.comparison` -- finetune + evaluate several subsets into one Table 3-style table.
+* :mod:`~ds2_hf.evaluation.comparison` -- finetune + evaluate several subsets into one Table 3-style table;
+* :mod:`~ds2_hf.evaluation.arguments` -- command-line options generated from ``EvalConfig`` and the tasks.
 
 Names are imported lazily so ``import ds2_hf.evaluation`` needs neither torch nor transformers.
 """
@@ -23,6 +25,7 @@ _LAZY = {
     "EvalConfig": "runner",
     "EvalReport": "runner",
     "evaluate": "runner",
+    "Task": "tasks",
     "TaskResult": "tasks",
     "MissingDataError": "tasks",
     "get_task": "tasks",

@@ -1,9 +1,9 @@
 """Did the selection help? Finetune the same base model on several subsets and compare them in one table.
 
-Every subset is trained with the same :class:`~ds2_hf.training.FinetuneConfig` (same seed) and evaluated with the
-same :class:`~ds2_hf.evaluation.runner.EvalConfig`; the result is a Markdown table in the layout of the paper's
-Table 3 (best score per column in bold), a JSON file and a grouped bar chart. Finished runs are reused, so an
-interrupted comparison resumes where it stopped.
+Every subset is trained with the same recipe (one ``trl.SFTConfig`` and ``peft.LoraConfig``, same seed; see
+:mod:`ds2_hf.training`) and evaluated with the same :class:`~ds2_hf.evaluation.runner.EvalConfig`; the result is a
+Markdown table in the layout of the paper's Table 3 (best score per column in bold), a JSON file and a grouped bar
+chart. Finished runs are reused, so an interrupted comparison resumes where it stopped.
 
 Examples
 --------
@@ -145,7 +145,9 @@ def compare(
     *,
     model: str,
     output_dir: str | os.PathLike,
-    finetune_config=None,
+    training_args=None,
+    peft_config=None,
+    finetune_options=None,
     eval_config: EvalConfig | None = None,
     include_base: bool = True,
     reuse: bool = True,
@@ -161,31 +163,41 @@ def compare(
         Base model (Hub id or folder).
     output_dir : str or path
         ``<output_dir>/<name>/`` gets each adapter and its ``eval/results.json``; the table goes to the top.
-    finetune_config : FinetuneConfig, optional
-        Shared training recipe (the paper's by default).
+    training_args : trl.SFTConfig, optional
+        Shared training arguments (default :func:`ds2_hf.training.sft_config`, the paper's); each run writes to
+        its own ``<output_dir>/<name>/`` whatever ``training_args.output_dir`` says.
+    peft_config : peft.LoraConfig, optional
+        Shared adapter (default :func:`ds2_hf.training.lora_config`, the paper's).
+    finetune_options : FinetuneOptions, optional
+        Shared data / chat-template options; ``dataset_name`` defaults to each subset's path.
     eval_config : EvalConfig, optional
         Shared evaluation settings.
     include_base : bool, default True
         Add a row for the base model without finetuning ("Vanilla base model").
     reuse : bool, default True
-        Skip training / evaluation whose outputs already exist in ``output_dir`` (resume an interrupted run).
+        Skip training / evaluation whose outputs already exist in ``output_dir`` with the same recipe and settings
+        (resume an interrupted run).
 
     Raises
     ------
     ValueError
         No subsets, or duplicate names after slugging.
     """
+    from dataclasses import replace
+
     from ..io import load
-    from ..training import FinetuneConfig, finetune
+    from ..training import FinetuneOptions, finetune, lora_config, recipe, sft_config
 
     if not subsets:
         raise ValueError("compare() needs at least one subset, e.g. {'DS2': 'subsets/ds2', 'Random': ...}")
     slugs = [_slug(n) for n in subsets]
     if len(set(slugs)) != len(slugs):
         raise ValueError(f"subset names {list(subsets)} collide as folder names {slugs}; rename them")
-    finetune_config = finetune_config or FinetuneConfig()
-    eval_config = eval_config or EvalConfig()
     out = Path(output_dir)
+    training_args = training_args if training_args is not None else sft_config(out)
+    peft_config = peft_config if peft_config is not None else lora_config()
+    finetune_options = finetune_options or FinetuneOptions()
+    eval_config = eval_config or EvalConfig()
     datasets_ = {n: (load(s) if isinstance(s, (str, os.PathLike)) else s) for n, s in subsets.items()}
     sizes = {n: len(d) for n, d in datasets_.items()}
     if len(set(sizes.values())) > 1:
@@ -195,16 +207,14 @@ def compare(
     if include_base:
         reports["Base model"] = _evaluate_cached(model, out / "base" / "eval", "Base model", eval_config, reuse)
     for name, slug in zip(datasets_, slugs):
-        run_dir = out / slug
-        source = subsets[name]
-        cfg = finetune_config
-        if cfg.dataset_name is None and isinstance(source, (str, os.PathLike)):
-            from dataclasses import replace
-
-            cfg = replace(cfg, dataset_name=str(source))
-        if not (reuse and _finished(run_dir, cfg)):
+        run_dir, source = out / slug, subsets[name]
+        args = replace(training_args, output_dir=str(run_dir))
+        options = finetune_options
+        if options.dataset_name is None and isinstance(source, (str, os.PathLike)):
+            options = replace(options, dataset_name=str(source))
+        if not (reuse and _finished(run_dir, recipe(args, peft_config, options))):
             logger.info("finetuning on %s (%d rows)", name, sizes[name])
-            finetune(datasets_[name], model=model, output_dir=run_dir, config=cfg,
+            finetune(datasets_[name], model=model, args=args, peft_config=peft_config, options=options,
                      resume_from_checkpoint=True if reuse else None)
         target = run_dir / "merged" if (run_dir / "merged" / "config.json").is_file() else run_dir
         reports[name] = _evaluate_cached(str(target), run_dir / "eval", name, eval_config, reuse)
@@ -217,12 +227,12 @@ def _normalise(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def _finished(run_dir: Path, config) -> bool:
-    """A finished training run in ``run_dir`` with the same recipe (else it is retrained)."""
+def _finished(run_dir: Path, wanted: dict[str, Any]) -> bool:
+    """A finished training run in ``run_dir`` with the recipe ``wanted`` (else it is retrained)."""
     meta_file = run_dir / "training_config.json"
     if not ((run_dir / "adapter_config.json").is_file() and meta_file.is_file()):
         return False
-    same = json.loads(meta_file.read_text()).get("config") == _normalise(config.to_dict())
+    same = json.loads(meta_file.read_text()).get("config") == wanted
     if not same:
         logger.warning("%s was trained with another recipe: training again", run_dir)
     return same

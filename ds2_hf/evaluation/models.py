@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._import_utils import require
@@ -105,41 +104,38 @@ class TransformersModel:
         self.chat_format = bool(chat_format)
         self.batch_size = int(batch_size)
         self.max_length = int(max_length)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        from ..causal_lm import ensure_pad_token
+
+        ensure_pad_token(tokenizer)
         self.model.eval()
 
     @classmethod
     def from_pretrained(cls, path: str, *, device: str | None = None, dtype: str | None = None,
-                        load_in_8bit: bool = False, **kwargs) -> TransformersModel:
-        """Load a model folder, Hub id, or LoRA adapter folder (``adapter_config.json``; needs ``peft``).
+                        load_in_8bit: bool = False, gguf_file: str | None = None, **kwargs) -> TransformersModel:
+        """Load a model folder, ``.gguf`` file, Hub id, or LoRA adapter folder (``adapter_config.json``; needs
+        ``peft``) through the shared loader :func:`ds2_hf.causal_lm.load_causal_lm`.
 
         ``load_in_8bit`` (bitsandbytes, CUDA only) is how the paper runs its 7B judges.
         """
+        from ..causal_lm import load_causal_lm
+
         torch = require("torch", extra="eval")
         transformers = require("transformers", extra="eval")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         load_kwargs: dict[str, Any] = {}
         if dtype:
-            load_kwargs["dtype"] = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+            load_kwargs["dtype"] = dtype
         elif device.startswith("cuda"):
             load_kwargs["dtype"] = torch.bfloat16
         if load_in_8bit:
             if not device.startswith("cuda"):
                 raise ValueError("load_in_8bit needs a CUDA GPU; load the model in full precision on CPU")
-            from ..training import _require_gpu_package
+            from .._import_utils import require_gpu_package
 
-            _require_gpu_package("bitsandbytes", "bitsandbytes", "load_in_8bit")
+            require_gpu_package("bitsandbytes", "bitsandbytes", "load_in_8bit")
             load_kwargs["quantization_config"] = transformers.BitsAndBytesConfig(load_in_8bit=True)
-        local = Path(path)
-        if (local / "adapter_config.json").is_file():
-            peft = require("peft", extra="train", purpose="loading a LoRA adapter")
-            model = peft.AutoPeftModelForCausalLM.from_pretrained(str(local), **load_kwargs)
-        else:
-            model = transformers.AutoModelForCausalLM.from_pretrained(path, **load_kwargs)
-        if "quantization_config" not in load_kwargs:
-            model = model.to(device)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        model, tokenizer = load_causal_lm(path, gguf_file=gguf_file, extra="eval",
+                                          device=None if load_in_8bit else device, **load_kwargs)
         return cls(model, tokenizer, **kwargs)
 
     # -------------------------------------------------------------------------------------------- prompts

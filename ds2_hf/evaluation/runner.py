@@ -22,14 +22,15 @@ import os
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .._import_utils import is_available
 from .tasks import DISPLAY, TASKS, TaskResult, available_tasks, get_task
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "builtin", "lm-eval")
+Backend = Literal["auto", "builtin", "lm-eval"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,8 +40,8 @@ class EvalConfig:
     Parameters
     ----------
     tasks : tuple of str, optional
-        Any of ``mmlu``, ``gsm8k``, ``bbh``, ``truthfulqa``, ``tydiqa``. ``None`` = all five (lm-eval) or all
-        whose data exist in ``data_dir`` (builtin).
+        Any of ``mmlu``, ``truthfulqa``, ``gsm8k``, ``bbh``, ``tydiqa`` (``none`` on the command line: no benchmark).
+        ``None`` = all five (lm-eval) or all whose data exist in ``data_dir`` (builtin).
     backend : str, default "auto"
         ``"builtin"``, ``"lm-eval"`` or ``"auto"``.
     data_dir : str, optional
@@ -50,10 +51,12 @@ class EvalConfig:
         TruthfulQA). ``None`` keeps the paper's settings (GSM8K 200, BBH 40 per task, TyDiQA 100 per language,
         MMLU and TruthfulQA in full).
     task_options : dict, optional
-        Per-task overrides, e.g. ``{"mmlu": {"num_fewshot": 5}, "bbh": {"tasks": ("navigate",)}}``.
+        Per-task overrides, e.g. ``{"mmlu": {"num_fewshot": 5}, "bbh": {"tasks": ("navigate",)}}`` (the fields of
+        each task's class in :mod:`ds2_hf.evaluation.tasks`).
     chat_format : bool or "auto", default "auto"
         Wrap prompts in the model's chat template (``"auto"``: when it has one).
     batch_size : int, default 8
+        Prompts per forward pass.
     seed : int, default 42
         Seed of the GSM8K subsample and lm-eval's samplers.
     max_length : int, default 4096
@@ -61,11 +64,11 @@ class EvalConfig:
     """
 
     tasks: tuple[str, ...] | None = None
-    backend: str = "auto"
+    backend: Backend = "auto"
     data_dir: str | None = None
     limit: int | None = None
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    chat_format: bool | str = "auto"
+    chat_format: bool | Literal["auto"] = "auto"
     batch_size: int = 8
     seed: int = 42
     max_length: int = 4096
@@ -73,6 +76,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r}; expected one of {BACKENDS}")
+        if self.chat_format not in (True, False, "auto"):
+            raise ValueError(f"chat_format={self.chat_format!r}; expected True, False or 'auto'")
         for t in list(self.tasks or ()) + list(self.task_options):
             if t not in TASKS:
                 raise ValueError(f"unknown task {t!r}; expected one of {sorted(TASKS)}")
@@ -251,44 +256,3 @@ def _as_language_model(model, tokenizer, config: EvalConfig):
         raise ValueError("pass tokenizer= together with an in-memory transformers model")
     return TransformersModel(model, tokenizer, chat_format=config.chat_format, batch_size=config.batch_size,
                              max_length=config.max_length)
-
-
-# --------------------------------------------------------------------------------------------- command line
-def add_eval_arguments(parser) -> None:
-    """Register the :class:`EvalConfig` options on an ``argparse`` parser."""
-    g = parser.add_argument_group("benchmarks (paper: MMLU 0-shot, GSM8K 8-shot CoT on 200, BBH 3-shot CoT, "
-                                  "TruthfulQA, TyDiQA 1-shot F1)")
-    g.add_argument("--tasks", nargs="+", default=None,
-                   help=f"any of {list(DISPLAY)}, or 'none' (default: all available)")
-    g.add_argument("--backend", default="auto", choices=list(BACKENDS),
-                   help="builtin (local files, offline), lm-eval (Hub data), auto (builtin if --data-dir)")
-    g.add_argument("--data-dir", default=None, help="folder with gsm8k/, bbh/, mmlu/, truthfulqa/, tydiqa/")
-    g.add_argument("--limit", type=int, default=None, help="cap items per sub-task for quick runs")
-    g.add_argument("--mmlu-shots", type=int, default=None, help="MMLU exemplars from mmlu/dev (paper: 0)")
-    g.add_argument("--bbh-tasks", nargs="+", default=None, help="only these BBH tasks")
-    g.add_argument("--truthfulqa-judges", nargs=2, default=None, metavar=("TRUTH", "INFO"),
-                   help="score TruthfulQA generations with these judge models (the paper: "
-                   "allenai/truthfulqa-truth-judge-llama2-7B allenai/truthfulqa-info-judge-llama2-7B) instead of MC")
-    g.add_argument("--chat-format", default="auto", choices=["auto", "yes", "no"],
-                   help="wrap prompts in the chat template (auto: if the tokenizer has one)")
-    g.add_argument("--eval-batch-size", type=int, default=8, help="prompts per forward pass")
-    g.add_argument("--eval-seed", type=int, default=42, help="seed of the GSM8K subsample")
-
-
-def eval_config_from_args(args) -> EvalConfig | None:
-    """Build an :class:`EvalConfig` from :func:`add_eval_arguments`; ``None`` when ``--tasks none``."""
-    tasks = args.tasks
-    if tasks and [t.lower() for t in tasks] == ["none"]:
-        return None
-    options: dict[str, dict[str, Any]] = {}
-    if args.mmlu_shots is not None:
-        options["mmlu"] = {"num_fewshot": args.mmlu_shots}
-    if args.bbh_tasks:
-        options["bbh"] = {"tasks": tuple(args.bbh_tasks)}
-    if args.truthfulqa_judges:
-        truth, info = args.truthfulqa_judges
-        options["truthfulqa"] = {"mode": "gen", "truth_judge": truth, "info_judge": info}
-    chat = {"auto": "auto", "yes": True, "no": False}[args.chat_format]
-    return EvalConfig(tasks=tuple(t.lower() for t in tasks) if tasks else None, backend=args.backend,
-                      data_dir=args.data_dir, limit=args.limit, task_options=options, chat_format=chat,
-                      batch_size=args.eval_batch_size, seed=args.eval_seed)

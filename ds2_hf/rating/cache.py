@@ -41,8 +41,9 @@ SCHEMA_VERSION = 1
 
 def default_cache_path() -> Path:
     """``$DS2_HF_CACHE/ratings.sqlite`` or ``~/.cache/ds2_hf/ratings.sqlite``."""
-    root = os.environ.get("DS2_HF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ds2_hf")
-    return Path(root) / "ratings.sqlite"
+    from ..io import cache_dir
+
+    return cache_dir() / "ratings.sqlite"
 
 
 def text_hash(text: str) -> str:

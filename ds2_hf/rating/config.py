@@ -6,13 +6,15 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlparse
 
 from ..formats import STYLES, Formatter
+from .backends.chat import DIALECTS
 from .prompt import PromptTemplate
 from .scores import PAPER_COMPRESSION, validate_compression
 
-BACKENDS = ("transformers", "vllm", "tgi", "openai", "vllm-server")
-REMOTE_BACKENDS = ("tgi", "openai", "vllm-server")
+REMOTE_BACKENDS = tuple(DIALECTS)  # ("tgi", "openai", "vllm-server"): chat-completions servers, one dialect each
+BACKENDS = ("transformers", "vllm", *REMOTE_BACKENDS)
 MODES = ("generate", "logprobs")
 
 # default environment variable holding the API key, per remote backend
@@ -26,8 +28,11 @@ class RatingConfig:
     Parameters
     ----------
     model : str
-        Local backends: a Hub id or a local folder. Servers: the served model name (``"gpt-4o-mini"``, the name
-        given to ``vllm serve``); may be empty for a TGI server or Inference Endpoint.
+        Local backends: a Hub id, a local folder or a ``.gguf`` file (see :mod:`ds2_hf.causal_lm`). Servers: the
+        served model name (``"gpt-4o-mini"``, the name given to ``vllm serve``); may be empty for a TGI server or
+        Inference Endpoint. :func:`ds2_hf.causal_lm.offline_model` is the small offline default (a weak rater).
+    gguf_file : str, optional
+        A GGUF file inside the folder (or Hub repository) ``model`` (transformers backend).
     backend : str, default "transformers"
         ``"transformers"`` (local, batched), ``"vllm"`` (offline batch inference), ``"tgi"`` (a TGI server or
         Inference Endpoint), ``"openai"`` (any OpenAI-compatible server, or OpenAI itself when ``base_url`` is
@@ -75,7 +80,7 @@ class RatingConfig:
     backoff_base, backoff_max : float, default 1.0, 60.0
         First backoff delay and its cap, in seconds. A server's ``Retry-After`` is honoured.
     timeout : float, default 120.0
-        Seconds per request.
+        Seconds per request (of which at most 10 to connect).
     top_logprobs : int, default 20
         Alternatives per position requested from servers in ``logprobs`` mode (OpenAI allows at most 20, vLLM
         up to its ``--max-logprobs``). Scores outside the returned alternatives count as probability 0.
@@ -92,6 +97,7 @@ class RatingConfig:
     """
 
     model: str = ""
+    gguf_file: str | None = None
     backend: str = "transformers"
     mode: str = "generate"
     base_url: str | None = None
@@ -135,10 +141,18 @@ class RatingConfig:
             raise ValueError(f"mode={self.mode!r} is not supported; expected one of {MODES}")
         if self.backend in ("transformers", "vllm") and not self.model:
             raise ValueError(f"backend={self.backend!r} needs `model=` (a Hub id or a local folder)")
+        if self.gguf_file is not None and self.backend != "transformers":
+            raise ValueError(f"gguf_file= is read by the transformers backend only, not backend={self.backend!r}")
         if self.backend in REMOTE_BACKENDS and not self.base_url and self.backend != "openai":
             raise ValueError(
                 f"backend={self.backend!r} needs `base_url=` (e.g. 'http://localhost:8000/v1' or an Inference "
                 "Endpoint URL)"
+            )
+        url = urlparse(self.base_url or "")
+        if self.base_url and (url.scheme not in ("http", "https") or not url.netloc):
+            raise ValueError(
+                f"base_url={self.base_url!r} is not an http(s) URL; pass the server's address, e.g. "
+                "'http://localhost:8000/v1'"
             )
         if self.backend == "openai" and not self.base_url and not self.model:
             raise ValueError("backend='openai' without base_url talks to OpenAI: pass `model=` (e.g. 'gpt-4o-mini')")
@@ -161,6 +175,11 @@ class RatingConfig:
     @property
     def is_remote(self) -> bool:
         return self.backend in REMOTE_BACKENDS
+
+    @property
+    def model_name(self) -> str:
+        """The model as one string: ``model``, or ``model/gguf_file`` for a GGUF file named by folder + file."""
+        return os.path.join(self.model, self.gguf_file) if self.gguf_file else self.model
 
     def formatter(self) -> Formatter:
         return Formatter(format=self.format, template=self.template, style=self.style)
@@ -187,7 +206,7 @@ class RatingConfig:
         chat = hashlib.sha256(self.chat_template.encode()).hexdigest()[:16] if self.chat_template else None
         blob = json.dumps(
             {
-                "backend": self.backend, "model": self.model, "revision": self.revision, "mode": self.mode,
+                "backend": self.backend, "model": self.model_name, "revision": self.revision, "mode": self.mode,
                 "prompt": self.prompt.hash(), "chat_template": chat, "params": self.generation_params(),
             },
             sort_keys=True,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from .parsing import JSON_KEYS
@@ -146,3 +147,81 @@ def render_chat(tokenizer, messages: list[dict[str, str]], *, continue_final: bo
         )
     kwargs = {"continue_final_message": True} if continue_final else {"add_generation_prompt": True}
     return tokenizer.apply_chat_template(messages, tokenize=False, chat_template=template, **kwargs)
+
+
+@dataclass(frozen=True)
+class FittedPrompt:
+    """A rendered rating prompt within a token budget (see :func:`fit_prompt`).
+
+    Attributes
+    ----------
+    text : str or None
+        The prompt text, or None when even an empty sample does not fit.
+    n_tokens : int
+        Its length in tokens (of the last attempt when it does not fit).
+    truncated : bool
+        The sample was cut to fit.
+    error : str or None
+        ``"context_length: ..."`` when no prompt fits.
+    """
+
+    text: str | None
+    n_tokens: int
+    truncated: bool = False
+    error: str | None = None
+
+
+def fit_prompt(tokenizer, conversation: str, render: Callable[[str], str], *, budget: int) -> FittedPrompt:
+    """Render the prompt of ``conversation`` in at most ``budget`` tokens, cutting the *sample* when needed.
+
+    The prompt is ``render(conversation)`` (messages through the chat template). When it is too long, the sample is
+    cut at a token boundary to what the budget leaves after the template's own tokens, and re-rendered; a few rounds
+    absorb tokenizers that merge differently at the cut. One rule for every local backend (transformers, vLLM).
+
+    Parameters
+    ----------
+    tokenizer : transformers.PreTrainedTokenizerBase
+    conversation : str
+        The sample, rendered by :mod:`ds2_hf.formats`.
+    render : callable
+        Sample text -> prompt text.
+    budget : int
+        Largest prompt length in tokens (>= 1).
+
+    Returns
+    -------
+    FittedPrompt
+        The prompt, its length and whether it was cut; or an ``error`` when the template alone fills the budget.
+
+    Examples
+    --------
+    >>> class Chars:  # a tokenizer with one token per character
+    ...     def __call__(self, text, add_special_tokens=False): return {"input_ids": [ord(c) for c in text]}
+    ...     def decode(self, ids, skip_special_tokens=True): return "".join(map(chr, ids))
+    >>> fit_prompt(Chars(), "abcdefgh", lambda s: f"<{s}>", budget=6)
+    FittedPrompt(text='<abcd>', n_tokens=6, truncated=True, error=None)
+    >>> print(fit_prompt(Chars(), "abc", lambda s: f"<<{s}>>", budget=4).error)
+    context_length: the prompt without the sample takes 4 tokens, more than the budget of 4; raise ...
+    """
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    text = render(conversation)
+    n = count(text)
+    if n <= budget:
+        return FittedPrompt(text, n)
+    sample_ids = tokenizer(conversation, add_special_tokens=False)["input_ids"]
+    overhead = n - len(sample_ids)
+    keep = budget - overhead
+    for _ in range(4):
+        if keep <= 0:
+            return FittedPrompt(None, n, True, (
+                f"context_length: the prompt without the sample takes {overhead} tokens, more than the budget of "
+                f"{budget}; raise max_input_tokens or shorten the prompt template"))
+        text = render(tokenizer.decode(sample_ids[:keep], skip_special_tokens=True))
+        n = count(text)
+        if n <= budget:
+            return FittedPrompt(text, n, True)
+        keep -= n - budget
+    return FittedPrompt(None, n, True, f"context_length: could not fit the sample into {budget} tokens")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..columns import check_no_overwrite
@@ -16,6 +14,7 @@ from .cache import RatingCache, make_key
 from .config import RatingConfig
 from .parsing import RatingParseError, parse_answer
 from .scores import compress, expected_score, round_score
+from .stats import RatingStats, failure_kind
 
 logger = logging.getLogger("ds2_hf.rating")
 
@@ -53,70 +52,6 @@ def rating_features(config: RatingConfig | None = None):
             e: datasets.Value("string"),
         }
     )
-
-
-@dataclass
-class RatingStats:
-    """Counters of one run (or of every call of one :class:`Rater`).
-
-    Attributes
-    ----------
-    rated : int
-        Ratings obtained from the backend in this run.
-    cached : int
-        Rows answered from the on-disk cache (including duplicates within a batch).
-    failed : Counter
-        Failed rows by reason (``"format"``, ``"parse"``, ``"http_500"``, ``"timeout"``, ``"context_length"``...).
-    retries : int
-        Request retries (servers).
-    truncated : int
-        Rows whose sample was cut to fit the context.
-    prompt_tokens, completion_tokens : int
-        Tokens processed and produced by the backend (as reported by it).
-    seconds : float
-        Wall time spent rating.
-    """
-
-    rated: int = 0
-    cached: int = 0
-    failed: Counter = field(default_factory=Counter)
-    retries: int = 0
-    truncated: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rows(self) -> int:
-        return self.rated + self.cached + sum(self.failed.values())
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def tokens_per_second(self) -> float:
-        return (self.prompt_tokens + self.completion_tokens) / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["failed"] = dict(self.failed)
-        out.update(rows=self.rows, rows_per_second=round(self.rows_per_second, 3),
-                   tokens_per_second=round(self.tokens_per_second, 1))
-        return out
-
-    def __str__(self) -> str:
-        failed = ", ".join(f"{k}={v}" for k, v in sorted(self.failed.items())) or "none"
-        return (
-            f"{self.rows} rows in {self.seconds:.1f}s ({self.rows_per_second:.2f} rows/s): {self.rated} rated, "
-            f"{self.cached} from cache, failed: {failed}; {self.retries} retries, {self.truncated} truncated, "
-            f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens "
-            f"({self.tokens_per_second:.0f} tokens/s)"
-        )
-
-
-def _reason(error: str) -> str:
-    return error.split(":", 1)[0].strip()
 
 
 class Rater:
@@ -269,7 +204,7 @@ class Rater:
             if c is None:
                 err = errors[i] or "format: no conversation"
                 out[i] = (None, err)
-                stats.failed[_reason(err)] += 1
+                stats.failed[failure_kind(err)] += 1
         wanted = [k for k in dict.fromkeys(k for k in keys if k is not None)]
         found = dict(self._memory)
         if self.cache is not None:
@@ -313,7 +248,7 @@ class Rater:
                 details, error = new[k]
                 out[i] = new[k]
                 if error is not None:
-                    stats.failed[_reason(error)] += 1
+                    stats.failed[failure_kind(error)] += 1
                 elif first_index[k] == i:
                     stats.rated += 1
                 else:
@@ -399,6 +334,8 @@ def rate(dataset, config: RatingConfig | None = None, /, *, api_key: str | None 
         batch_size = batch_size or 8192
     check_no_overwrite(dataset.column_names, cfg.columns(), option="column_prefix", overwrite=cfg.overwrite)
     cfg.formatter().resolve(dataset.column_names)  # unknown format -> clear error before any model loads
+    if backend is None and cfg.backend == "transformers":
+        rater.backend.source  # noqa: B018 - a missing model file or an unreachable Hub fails here, in one line
     if batch_size is None:
         batch_size = 1024 if cfg.backend == "vllm" else 8 * cfg.max_concurrency if cfg.is_remote else 4 * cfg.batch_size
     feats = dataset.features.copy()

@@ -40,13 +40,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .._import_utils import require
-from .backends.base import FatalBackendError, OnResult, RawResult
-from .backends.remote import RemoteBackend, _RowFailure, parse_response
+from .backends.base import OnResult, RawResult
+from .backends.chat import DIALECTS, RowFailure, error_reason, parse_response
+from .backends.errors import FatalBackendError
+from .backends.remote import RemoteBackend
 
 logger = logging.getLogger("ds2_hf.rating")
 
 ENGINES = ("local", "ray")
-_CONTEXT = ("context", "too long", "maximum context", "max_tokens", "token limit")
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,10 @@ def to_raw(response: dict, mode: str, *, prefilled: bool) -> RawResult:
     """One processor answer -> :class:`RawResult` (an error body or an unusable answer is a per-row failure)."""
     error = response.get("error") if isinstance(response, dict) else None
     if error is not None:
-        message = str(error.get("message", error) if isinstance(error, dict) else error)[:200]
-        kind = "context_length" if any(w in message.lower() for w in _CONTEXT) else "http_error"
-        return RawResult(error=f"{kind}: {message}")
+        return RawResult(error=error_reason(None, str(error.get("message", error) if isinstance(error, dict) else error)))
     try:
         return parse_response(response, mode, prefilled=prefilled)
-    except _RowFailure as f:
+    except RowFailure as f:
         return RawResult(error=f.reason)
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         return RawResult(error=f"bad_response: {type(err).__name__}: {err}"[:200])
@@ -216,7 +215,7 @@ class RayBackend:
             else:
                 key = self._remote._key()
                 pc = llm.HttpRequestProcessorConfig(
-                    url=cfg.base_url.rstrip("/") + "/chat/completions",
+                    url=self._remote.url,
                     headers={"Authorization": f"Bearer {key}"} if key else None, qps=opt.qps,
                     max_retries=cfg.max_retries, base_retry_wait_time_in_s=cfg.backoff_base,
                     concurrency=opt.concurrency or cfg.max_concurrency, batch_size=opt.batch_size,
@@ -239,7 +238,8 @@ class RayBackend:
                 return
         ray = self._ray()
         data = ray.data.from_items([{"i": i, "text": conversations[i]} for i in range(start, len(conversations))])
-        prefilled = self.config.backend in ("vllm", "vllm-server")
+        # the vLLM engine stage prefills the answer in logprobs mode (_VllmPre); servers as their dialect says
+        prefilled = self.config.backend == "vllm" or DIALECTS[self.config.backend].prefilled
         try:
             for row in self.processor(mode)(data).iter_rows():
                 if row.get("__inference_error__"):

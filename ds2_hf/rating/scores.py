@@ -3,10 +3,12 @@
 Compression (paper App. B, reference ``score_compress``): 1-4 -> 0, 5 -> 1, 6 -> 2, 7 -> 3, 8 -> 4, 9-10 -> 5,
 applied to the *overall* rating; configurable as a 10-entry table (:data:`PAPER_COMPRESSION`).
 
-Logprobs mode reads the next-token distribution right after the answer prefix. Scores 1..9 are one token each
-in every common tokenizer; ``10`` is one token in some (LLaMA-3, GPT-4o) and two (``"1"``, ``"0"``) in others
-(LLaMA-2, Mistral). In the two-token case the probability of ``"1"`` is the mass of every number that starts with
-1; a second step after ``"1"`` splits it: ``P(10) = P("1") * P("0" | "1")`` and
+Logprobs mode reads the next-token distribution right after the answer prefix. Each score is a short token path
+whose shape depends on the tokenizer: ``10`` is one token in some (LLaMA-3, GPT-4o) and two (``"1"``, ``"0"``) in
+others (LLaMA-2, Mistral, Qwen2, Gemma, SmolLM); byte-level BPEs without digit splitting merge the space before a
+number into it (``"Ġ7"``). ``P(s)`` is the product of next-token probabilities along the path
+(:func:`distribution_from_paths`). When ``"1"`` is a prefix of ``"10"``, the probability of ``"1"`` is the mass of
+every number that starts with 1; the step after ``"1"`` splits it: ``P(10) = P("1") * P("0" | "1")`` and
 ``P(1) = P("1") * (1 - P(any digit | "1"))`` (a following digit other than 0 would make an invalid 11-19).
 The distribution is renormalised over 1..10; the mass it had before (``score_mass``) says how much the model
 believed in *some* valid score.
@@ -20,7 +22,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -64,6 +66,62 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum())
 
 
+def distribution_from_paths(
+    step_logprobs: Mapping[tuple[int, ...], np.ndarray],
+    paths: Sequence[Sequence[int]],
+    *,
+    digit_ids: Sequence[int] = (),
+) -> tuple[np.ndarray, float]:
+    """Distribution over scores 1..10 from next-token log-probabilities along each score's token path.
+
+    A tokenizer spells each score ``s`` after the prompt as a short token path (``("7",)``, ``("Ġ7",)``,
+    ``("1", "0")``...). ``P(s)`` is the product of the next-token probabilities along its path. When the path of
+    ``1`` is a prefix of the path of ``10``, ``P("1")`` holds every number starting with 1, so ``P(1)`` keeps only
+    the part not followed by another digit: ``P(1) = P(path of 1) * (1 - P(any digit | path of 1))``.
+
+    Parameters
+    ----------
+    step_logprobs : mapping of tuple of int to ndarray, shape (V,)
+        Log-probabilities of the next token after each token path: ``()`` = right after the prompt, and every
+        proper prefix of a score's path (and the path of ``1`` when it is a prefix of the path of ``10``).
+    paths : sequence of 10 sequences of int
+        Token ids spelling scores 1..10.
+    digit_ids : sequence of int, optional
+        Ids of the digits that may follow the path of ``1`` (``-1`` entries are skipped); only used when the path
+        of ``1`` is a prefix of the path of ``10``.
+
+    Returns
+    -------
+    dist : ndarray, shape (10,), float64
+        ``P(score = s)`` for s = 1..10, summing to 1 (uniform when no score had any probability).
+    mass : float
+        Probability of a valid score before renormalisation, in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ds2_hf.rating.scores import distribution_from_paths
+    >>> paths = [(s,) for s in range(1, 10)] + [(1, 0)]        # "10" is "1" followed by "0"
+    >>> after_prompt = np.log(np.full(12, 1 / 12))              # every token (12 of them) as likely
+    >>> after_one = np.log(np.r_[0.5, np.full(11, 0.5 / 11)])   # after "1": "0" has half the mass
+    >>> dist, mass = distribution_from_paths({(): after_prompt, (1,): after_one}, paths, digit_ids=range(10))
+    >>> round(mass, 3), round(float(dist[9] / dist[8]), 3)      # P(10) / P(9) = 0.5
+    (0.716, 0.5)
+    """
+    p = np.empty(10, dtype=np.float64)
+    for s, path in enumerate(paths):
+        p[s] = np.exp(sum(float(step_logprobs[tuple(path[:j])][path[j]]) for j in range(len(path))))
+    one, ten = tuple(paths[0]), tuple(paths[9])
+    if len(ten) > len(one) and ten[: len(one)] == one:
+        after_one = step_logprobs[one]
+        q = float(np.exp(after_one[[d for d in digit_ids if d >= 0]]).sum())
+        p[0] *= max(0.0, 1.0 - q)
+    mass = float(p.sum())
+    if mass <= 0 or not np.isfinite(mass):
+        return np.full(10, 0.1), 0.0
+    return p / mass, min(1.0, mass)
+
+
 def distribution_from_logprobs(
     first: np.ndarray,
     score_ids: Sequence[int],
@@ -73,7 +131,7 @@ def distribution_from_logprobs(
     second: np.ndarray | None = None,
     normalized: bool = False,
 ) -> tuple[np.ndarray, float]:
-    """Distribution over scores 1..10 from next-token scores.
+    """Distribution over scores 1..10 when every score 1..9 is one token (see :func:`distribution_from_paths`).
 
     Parameters
     ----------
@@ -97,19 +155,15 @@ def distribution_from_logprobs(
     mass : float
         Probability of a valid score before renormalisation, in [0, 1].
     """
-    lp = first if normalized else _log_softmax(np.asarray(first, dtype=np.float64))
-    p = np.exp(lp[list(score_ids)]).astype(np.float64)  # P("1") .. P("9")
+    def logprobs(x):
+        return x if normalized else _log_softmax(np.asarray(x, dtype=np.float64))
+
+    one = score_ids[0]
+    paths = [(int(i),) for i in score_ids]
+    steps = {(): logprobs(first)}
     if ten_id is not None:
-        p = np.append(p, np.exp(lp[ten_id]))
-    else:
-        if second is None or digit_ids is None:
-            raise ValueError("'10' is two tokens for this tokenizer: pass `second` logits and `digit_ids`")
-        lp2 = second if normalized else _log_softmax(np.asarray(second, dtype=np.float64))
-        q = np.exp(lp2[list(digit_ids)])
-        p_one_prefix = p[0]
-        p[0] = p_one_prefix * max(0.0, 1.0 - q.sum())
-        p = np.append(p, p_one_prefix * q[0])
-    mass = float(p.sum())
-    if mass <= 0 or not np.isfinite(mass):
-        return np.full(10, 0.1), 0.0
-    return p / mass, min(1.0, mass)
+        return distribution_from_paths(steps, paths + [(int(ten_id),)])
+    if second is None or digit_ids is None:
+        raise ValueError("'10' is two tokens for this tokenizer: pass `second` logits and `digit_ids`")
+    steps[(one,)] = logprobs(second)
+    return distribution_from_paths(steps, paths + [(one, int(digit_ids[0]))], digit_ids=digit_ids)

@@ -5,8 +5,8 @@ Each draw of the public generator is curated once with the default (``ds2_hf.cur
 N/30 rows are then taken by each rule:
 
 * ``ds2``: curated score desc, long-tail desc (the paper);
-* ``confident@t``: curated score desc, rows whose posterior gives that score at least ``t`` first, long-tail desc
-  (``strategy="confident"``, ``confidence_tier=t``);
+* ``confident@t``: curated score desc, rows whose posterior gives that score at least each of the tiers ``t`` first,
+  long-tail desc (``strategy="confident"``, ``confidence_tiers=t``; the default is ``(0.99, 0.9)``);
 * ``odds``: curated score desc, then the decade of the posterior odds of that score (``floor(log10(p / (1 - p)))``:
   0.9, 0.99, 0.999, ...) desc, then long-tail desc;
 * ``posterior``: curated score desc, posterior probability of that score desc (no long-tail);
@@ -44,9 +44,10 @@ def rules(res) -> dict[str, np.ndarray]:
     pc = q[np.arange(len(cur)), np.maximum(cur, 0)]
     scores = np.where(cur < 0, np.nan, cur)
     out = {"ds2": select_indices("ds2", k=None, scores=scores, long_tail=res.long_tail)}
-    for t in (0.9, 0.99):
-        out[f"confident@{t}"] = select_indices("confident", k=None, scores=scores, long_tail=res.long_tail,
-                                               posterior=q, confidence_tier=t)
+    for t in ((0.9,), (0.99,), (0.99, 0.9)):
+        out[f"confident@{'+'.join(map(str, t))}"] = select_indices("confident", k=None, scores=scores,
+                                                                   long_tail=res.long_tail, posterior=q,
+                                                                   confidence_tiers=t)
     decade = np.floor(np.log10(np.maximum(pc, 1e-12) / np.maximum(1.0 - pc, 1e-12)))
     out["odds"] = np.lexsort((-res.long_tail, -decade, -cur))
     out["posterior"] = np.lexsort((-pc, -cur))

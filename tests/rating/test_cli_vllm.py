@@ -93,9 +93,10 @@ class _FakeVLLM:
         return outs
 
 
-@pytest.mark.parametrize("which", ["llama_dir", "wordlevel_dir"])
+@pytest.mark.parametrize("which", ["llama_dir", "wordlevel_dir", "gpt2like_dir"])
 def test_vllm_backend_logprobs_match_transformers(which, request):
-    """The vLLM backend's arithmetic (incl. the two-token '10' second pass) equals the transformers backend's."""
+    """The vLLM backend's arithmetic (the two-token '10' step, a space merged into the number) equals the
+    transformers backend's."""
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     from ds2_hf.rating.backends.transformers import TransformersBackend

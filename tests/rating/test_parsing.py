@@ -92,7 +92,7 @@ def test_distribution_two_token_ten_splits_the_one():
 
 
 def test_distribution_from_server_top_logprobs():
-    from ds2_hf.rating.backends.remote import distribution_from_top_logprobs
+    from ds2_hf.rating.backends.chat import distribution_from_top_logprobs
 
     top = [{"token": " 7", "logprob": np.log(0.5)}, {"token": "8", "logprob": np.log(0.25)},
            {"token": "10", "logprob": np.log(0.125)}, {"token": "seven", "logprob": np.log(0.125)}]

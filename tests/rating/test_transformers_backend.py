@@ -62,9 +62,10 @@ def test_score_tokens_for_both_tokenizer_kinds(llama_dir, wordlevel_dir):
     import transformers
 
     split = probe_score_tokens(transformers.AutoTokenizer.from_pretrained(llama_dir), '{"Overall rating": ')
-    assert split.ten is None and split.digits[0] != split.one and len(set(split.scores)) == 9
+    assert split.trim == "" and split.paths[9] == split.paths[0] + (split.digits[0],) and len(split.steps) == 2
+    assert len({p[0] for p in split.paths[:9]}) == 9
     single = probe_score_tokens(transformers.AutoTokenizer.from_pretrained(wordlevel_dir), '{"Overall rating": ')
-    assert single.ten is not None and single.ten not in single.scores
+    assert len(single.paths[9]) == 1 and single.paths[9] not in single.paths[:9] and single.steps == ((),)
 
 
 @pytest.mark.parametrize("mode", ["generate", "logprobs"])
@@ -113,6 +114,20 @@ def test_logprobs_do_not_depend_on_batching(llama_dir):
         d1, m1 = be.distributions([text])[0]
         np.testing.assert_allclose(dist, d1, atol=1e-5)
         assert mass == pytest.approx(m1, rel=1e-4)
+
+
+def test_objects_passed_in_are_padded_on_the_left(llama_dir):
+    """A model and tokenizer handed to the backend (tokenizer padding on the right) batch like a loaded one."""
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(llama_dir)
+    tok.padding_side = "right"
+    model = transformers.AutoModelForCausalLM.from_pretrained(llama_dir)
+    given = TransformersBackend(RatingConfig(model=llama_dir, mode="logprobs"), model=model, tokenizer=tok)
+    loaded = TransformersBackend(RatingConfig(model=llama_dir, mode="logprobs"))
+    texts = [loaded._render(f"###user: {'word ' * (5 * i)}q{i}\n") + '{"Overall rating": ' for i in range(3)]
+    for (a, _), (b, _) in zip(given.distributions(texts), loaded.distributions(texts)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_generate_is_reproducible_and_seeded(llama_dir):

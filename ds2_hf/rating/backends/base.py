@@ -13,6 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import (  # noqa: F401 - the errors a backend may raise, importable from here too
+    AuthenticationError,
+    ConfigurationError,
+    FatalBackendError,
+    ServerUnreachableError,
+)
+
 
 @dataclass
 class RawResult:
@@ -49,26 +56,16 @@ class RawResult:
 OnResult = Callable[[int, RawResult], None]
 
 
-class FatalBackendError(RuntimeError):
-    """An error that no retry can fix (bad credentials, unreachable server): the run stops, finished ratings stay cached."""
-
-
-class AuthenticationError(FatalBackendError):
-    """The server rejected the credentials (HTTP 401/403)."""
-
-
-class ServerUnreachableError(FatalBackendError):
-    """No connection could be made to the server."""
-
-
 @runtime_checkable
 class RatingBackend(Protocol):
     """What the :class:`~ds2_hf.rating.Rater` needs from a backend.
 
     ``identity`` names the backend and model in cache keys. ``generate`` and ``score`` receive the rendered
     conversations (``PromptTemplate`` and options come from the backend's config) and must call
-    ``on_result(i, RawResult)`` exactly once for every index ``i``, in any order, as results become final. They
-    may raise :class:`FatalBackendError`.
+    ``on_result(i, RawResult)`` exactly once for every index ``i``, in any order, from the calling thread, as soon
+    as each result is final (the rater stores it then: what a killed run repeats is what was not yet handed over).
+    They may raise :class:`~ds2_hf.rating.backends.errors.FatalBackendError` (a
+    :class:`~ds2_hf.rating.backends.errors.ConfigurationError` for setup problems).
     """
 
     def identity(self) -> dict: ...
@@ -82,73 +79,107 @@ class RatingBackend(Protocol):
 
 @dataclass(frozen=True)
 class ScoreTokens:
-    """Token ids that spell the scores right after the answer prefix, for one tokenizer.
+    """How one tokenizer spells the scores 1..10 after the answer prefix.
 
-    ``ten`` is the id of ``"10"`` when it is one token, else ``None`` (then ``"10"`` is ``one`` + ``digits[0]``).
+    The prompt is fed up to the *stem*: the answer prefix without its last characters ``trim`` when the tokenizer
+    merges those with a following number (the space of ``'": '`` in byte-level BPEs without digit splitting,
+    where ``" 7"`` is one token ``"Ġ7"``); ``trim`` is then spelt again as part of every score's token path.
+
+    Attributes
+    ----------
+    trim : str
+        Characters cut from the end of the answer prefix ("" for most tokenizers).
+    paths : tuple of 10 tuples of int
+        Token ids spelling ``trim + "1"`` .. ``trim + "10"`` after the stem.
+    digits : tuple of int
+        Ids of ``"0"`` .. ``"9"`` as one-token continuations of the path of ``1`` (``-1`` when a digit takes
+        several tokens there); empty unless the path of ``1`` is a prefix of the path of ``10``.
     """
 
-    scores: tuple[int, ...]  # ids of "1".."9"
-    ten: int | None
-    digits: tuple[int, ...]  # ids of "0".."9" as a continuation after "1"
+    trim: str
+    paths: tuple[tuple[int, ...], ...]
+    digits: tuple[int, ...] = ()
+
+    def stem(self, answer_prefix: str) -> str:
+        """The text fed before the score paths: ``answer_prefix`` without ``trim``."""
+        return answer_prefix[: len(answer_prefix) - len(self.trim)]
 
     @property
-    def one(self) -> int:
-        return self.scores[0]
+    def steps(self) -> tuple[tuple[int, ...], ...]:
+        """Token paths after which the next-token distribution is read: ``()`` (the end of the stem) first, then
+        every proper prefix of a score's path, shortest first. One forward step each."""
+        found = {path[:j] for path in self.paths for j in range(len(path))}
+        return tuple(sorted(found, key=lambda p: (len(p), p)))
 
 
-def probe_score_tokens(tokenizer, answer_prefix: str) -> ScoreTokens:
+def _ids(tokenizer, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _score_paths(tokenizer, stem_text: str, trim: str, max_tokens: int) -> tuple[tuple[int, ...], ...] | None:
+    """Token paths of ``trim + "1"`` .. ``trim + "10"`` after ``stem_text``, or None when one does not extend it."""
+    stem = _ids(tokenizer, stem_text)
+    paths = []
+    for s in range(1, 11):
+        full = _ids(tokenizer, stem_text + trim + str(s))
+        if full[: len(stem)] != stem or not 0 < len(full) - len(stem) <= max_tokens:
+            return None
+        paths.append(tuple(full[len(stem) :]))
+    return tuple(paths)
+
+
+def probe_score_tokens(tokenizer, answer_prefix: str, *, max_tokens: int = 3) -> ScoreTokens:
     """Find how ``tokenizer`` spells ``"1"``..``"10"`` right after ``answer_prefix``.
 
-    The prefix is tokenized in context (after a word, as it appears after the chat template), with and without a
-    score appended; the appended ids are the score's tokens.
+    The prefix is tokenized in context (after a word, as it appears after the chat template), with and without
+    each score appended. When a score re-tokenizes the end of the prefix (a space merged into the number), the
+    shortest tail of the prefix is cut that lets every score extend the rest as whole tokens (:class:`ScoreTokens`).
+
+    Parameters
+    ----------
+    tokenizer : transformers.PreTrainedTokenizerBase
+    answer_prefix : str
+        The text right before the score, e.g. ``'{"Overall rating": '``.
+    max_tokens : int, default 3
+        Longest token path accepted for one score.
 
     Raises
     ------
     ValueError
-        When a score does not tokenize as an extension of the prefix, or a digit 1-9 takes several tokens; the
-        message suggests an answer prefix that ends differently.
+        When no cut of the prefix gives every score its own token path, or the digits after ``"1"`` cannot be
+        told apart; the message suggests an answer prefix that ends differently.
+
+    Examples
+    --------
+    >>> from transformers import AutoTokenizer                           # doctest: +SKIP
+    >>> st = probe_score_tokens(AutoTokenizer.from_pretrained("gpt2"), '{"Overall rating": ')  # doctest: +SKIP
+    >>> st.trim, len(st.steps)                                           # doctest: +SKIP
+    (' ', 1)
     """
-
-    def ids(text: str) -> list[int]:
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    base_text = "answer:\n" + answer_prefix
-    base = ids(base_text)
-    conts = {}
-    for s in range(1, 11):
-        full = ids(base_text + str(s))
-        if full[: len(base)] != base or len(full) == len(base):
-            raise ValueError(
-                f"with this tokenizer, the score {s} merges with the end of the answer prefix "
-                f"{answer_prefix!r}, so its probability cannot be read from one position. Use an answer prefix "
-                "ending differently (e.g. with or without a trailing space): PromptTemplate(answer_prefix=...)"
-            )
-        conts[s] = full[len(base) :]
-    if any(len(conts[s]) != 1 for s in range(1, 10)):
-        bad = {s: conts[s] for s in range(1, 10) if len(conts[s]) != 1}
-        raise ValueError(f"digits {sorted(bad)} take several tokens after {answer_prefix!r}: {bad}")
-    scores = tuple(conts[s][0] for s in range(1, 10))
-    if len(conts[10]) == 1:
-        ten = conts[10][0]
-    elif len(conts[10]) == 2 and conts[10][0] == scores[0]:
-        ten = None
+    context = "answer:\n"
+    for cut in range(len(answer_prefix) + 1):
+        stem_text, trim = context + answer_prefix[: len(answer_prefix) - cut], answer_prefix[len(answer_prefix) - cut :]
+        paths = _score_paths(tokenizer, stem_text, trim, max_tokens)
+        if paths is not None:
+            break
     else:
-        raise ValueError(f"'10' tokenizes as {conts[10]} after {answer_prefix!r}; expected one token or '1' + '0'")
-    one_text = base_text + "1"
-    one = ids(one_text)
+        raise ValueError(
+            f"with this tokenizer the scores 1-10 do not tokenize as extensions of the answer prefix "
+            f"{answer_prefix!r} however much of its end is cut, so their probabilities cannot be read. Use an answer "
+            "prefix ending differently (e.g. with or without a trailing space): PromptTemplate(answer_prefix=...)"
+        )
+    one, ten = paths[0], paths[9]
+    if not (len(ten) > len(one) and ten[: len(one)] == one):
+        return ScoreTokens(trim=trim, paths=paths)
+    prefix = _ids(tokenizer, stem_text) + list(one)
     digits = []
     for d in range(10):
-        full = ids(one_text + str(d))
-        if full[: len(one)] != one or len(full) != len(one) + 1:
-            if ten is None:
-                raise ValueError(f"the digit {d} after '1' does not tokenize as one extra token ({full[len(one):]})")
-            digits.append(-1)
-            continue
-        digits.append(full[-1])
-    if ten is None:
-        if digits[0] != conts[10][1]:
-            raise ValueError("'10' does not tokenize as '1' followed by '0'")
-    return ScoreTokens(scores=scores, ten=ten, digits=tuple(digits))
+        full = _ids(tokenizer, stem_text + trim + "1" + str(d))
+        one_more = full[: len(prefix)] == prefix and len(full) == len(prefix) + 1
+        digits.append(full[-1] if one_more else -1)
+    if len(ten) == len(one) + 1 and digits[0] != ten[-1]:
+        raise ValueError(f"'10' after {answer_prefix!r} is not the path of '1' followed by the digit '0'")
+    return ScoreTokens(trim=trim, paths=paths, digits=tuple(digits))
 
 
 def choose_score(dist: np.ndarray, *, do_sample: bool, temperature: float, top_k: int, top_p: float, rng: np.random.Generator) -> int:

@@ -1,8 +1,10 @@
 """Local rating with ``transformers``: batched, left-padded, any dtype / device, optional 4-bit (bitsandbytes).
 
 * ``score`` (logprobs mode): one forward pass over ``chat_template(messages) + answer_prefix``; the last position's
-  next-token distribution over the score tokens gives the rating. When the tokenizer spells ``10`` as ``1`` + ``0``
-  one extra single-token step (re-using the KV cache) reads ``P("0" | "1")``.
+  next-token distribution over the score tokens gives the rating. Each score is a token path fixed by the tokenizer
+  (:class:`~ds2_hf.rating.backends.base.ScoreTokens`): when it spells ``10`` as ``1`` + ``0``, one extra
+  single-token step (re-using the KV cache) reads ``P("0" | "1")``; when it merges the prefix's trailing space into
+  the number, the prompt stops before that space and the paths spell it.
 * ``generate`` with ``structured_output=True``: the JSON skeleton ``{"Rarity": _, "Complexity": _,
   "Informativeness": _, "Overall rating": _}`` is fixed text and only the four numbers are decoded, each one
   chosen from the model's distribution over 1..10 (sampled with the configured temperature / top-k / top-p, or
@@ -25,8 +27,8 @@ import numpy as np
 
 from ..._import_utils import require
 from ..parsing import JSON_KEYS
-from ..prompt import render_chat
-from ..scores import distribution_from_logprobs
+from ..prompt import fit_prompt, render_chat
+from ..scores import distribution_from_paths
 from .base import OnResult, RawResult, ScoreTokens, choose_score, probe_score_tokens
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,18 @@ def _sample_rng(seed: int, text: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
+def _last_logits_only(model) -> dict:
+    """The forward option that computes the logits of the last position only (the LM head over every position
+    costs as much as a fifth of a small model's forward pass), under its name in this transformers version."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: 1}
+    return {}
+
+
 class TransformersBackend:
     """Rate with a local ``transformers`` causal LM.
 
@@ -58,27 +72,33 @@ class TransformersBackend:
         self.config = config
         self._model = model
         self._tokenizer = tokenizer
+        self._source = None
         self._score_tokens: ScoreTokens | None = None
 
     # --- loading -------------------------------------------------------------------------------------------
     def identity(self) -> dict:
-        return {"backend": "transformers", "model": self.config.model, "revision": self.config.revision}
+        return {"backend": "transformers", "model": self.config.model_name, "revision": self.config.revision}
+
+    @property
+    def source(self):
+        """Where the model is (resolved once: a missing file or an unreachable Hub fails here, in one line)."""
+        if self._source is None:
+            from ...causal_lm import resolve_model
+
+            self._source = resolve_model(self.config.model, gguf_file=self.config.gguf_file,
+                                         revision=self.config.revision)
+        return self._source
 
     def _load(self):
-        if self._model is not None and self._tokenizer is not None:
-            return self._model, self._tokenizer
-        torch = require("torch", extra="rate", purpose="the transformers rating backend")
-        transformers = require("transformers", extra="rate", purpose="the transformers rating backend")
+        from ...causal_lm import ensure_pad_token, load_causal_lm, load_tokenizer
+
         cfg = self.config
-        if self._tokenizer is None:
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(
-                cfg.model, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
-            )
         if self._model is None:
-            kwargs: dict = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-            kwargs["dtype"] = cfg.dtype if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+            torch = require("torch", extra="rate", purpose="the transformers rating backend")
+            kwargs: dict = {}
             device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
             if cfg.load_in_4bit:
+                transformers = require("transformers", extra="rate", purpose="the transformers rating backend")
                 require("bitsandbytes", extra="rate", purpose="4-bit loading (load_in_4bit=True)")
                 kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
                     load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
@@ -87,14 +107,19 @@ class TransformersBackend:
                 kwargs["device_map"] = "auto" if device in ("auto", "cuda") else device
             elif device == "auto":
                 kwargs["device_map"] = "auto"
-            model = transformers.AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
-            if "device_map" not in kwargs:
-                model = model.to(device)
-            self._model = model.eval()
+            model, tokenizer = load_causal_lm(
+                self.source, revision=cfg.revision, dtype=cfg.dtype, trust_remote_code=cfg.trust_remote_code,
+                device=None if "device_map" in kwargs else device, **kwargs,
+            )
+            self._model = model
+            self._tokenizer = self._tokenizer or tokenizer
+        if self._tokenizer is None:  # a model object was given without its tokenizer
+            self._tokenizer = load_tokenizer(self.source, revision=cfg.revision,
+                                             trust_remote_code=cfg.trust_remote_code)
         tok = self._tokenizer
-        tok.padding_side = "left"
-        if tok.pad_token_id is None:
-            tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+        if tok.padding_side != "left":  # also for a tokenizer passed in: batches are read at their last position
+            tok.padding_side = "left"
+        ensure_pad_token(tok)
         return self._model, self._tokenizer
 
     def close(self) -> None:
@@ -105,12 +130,9 @@ class TransformersBackend:
     def score_tokens(self) -> ScoreTokens:
         if self._score_tokens is None:
             _, tok = self._load()
-            self._score_tokens = probe_score_tokens(tok, self._answer_prefix_probe())
+            # every score slot of the JSON skeleton ends like the answer prefix: '"<Key>": '
+            self._score_tokens = probe_score_tokens(tok, self.config.prompt.answer_prefix)
         return self._score_tokens
-
-    def _answer_prefix_probe(self) -> str:
-        # every score slot of the skeleton ends like the answer prefix: '"<Key>": '
-        return self.config.prompt.answer_prefix
 
     def _context_budget(self, reserve: int) -> int:
         model, _ = self._load()
@@ -125,60 +147,41 @@ class TransformersBackend:
     def prepare(self, conversation: str, *, reserve: int) -> tuple[str | None, int, bool, str | None]:
         """Render one prompt within the token budget: ``(prompt text, n tokens, truncated, error)``."""
         _, tok = self._load()
-        budget = self._context_budget(reserve)
-        text = self._render(conversation)
-        n = len(tok(text, add_special_tokens=False)["input_ids"])
-        if n <= budget:
-            return text, n, False, None
-        conv_ids = tok(conversation, add_special_tokens=False)["input_ids"]
-        overhead = n - len(conv_ids)
-        keep = budget - overhead
-        for _ in range(4):
-            if keep <= 0:
-                return None, n, True, (
-                    f"context_length: the prompt without the sample takes {overhead} tokens, more than the budget "
-                    f"of {budget}; raise max_input_tokens or shorten the prompt template"
-                )
-            text = self._render(tok.decode(conv_ids[:keep], skip_special_tokens=True))
-            n = len(tok(text, add_special_tokens=False)["input_ids"])
-            if n <= budget:
-                return text, n, True, None
-            keep -= n - budget
-        return None, n, True, f"context_length: could not fit the sample into {budget} tokens"
+        fit = fit_prompt(tok, conversation, self._render, budget=self._context_budget(reserve))
+        return fit.text, fit.n_tokens, fit.truncated, fit.error
 
     # --- forward passes ------------------------------------------------------------------------------------
     def distributions(self, texts: Sequence[str]) -> list[tuple[np.ndarray, float]]:
-        """Score distributions (and valid-score mass) of the token following each text. One batch."""
+        """Score distributions (and valid-score mass) after each text, which ends with the stem. One batch."""
         import torch
 
         model, tok = self._load()
-        st = self.score_tokens
         enc = tok(list(texts), add_special_tokens=False, padding=True, return_tensors="pt")
         device = next(model.parameters()).device
         ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=st.ten is None)
-            first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-            second = None
-            if st.ten is None:
-                one = torch.full((ids.shape[0], 1), st.one, dtype=ids.dtype, device=device)
-                out2 = model(
-                    input_ids=one,
-                    attention_mask=torch.cat([mask, torch.ones_like(one)], dim=1),
-                    position_ids=pos[:, -1:] + 1,
-                    past_key_values=out.past_key_values,
-                    use_cache=False,
-                )
-                second = torch.log_softmax(out2.logits[:, -1, :].float(), dim=-1).cpu().numpy()
-        first = first.cpu().numpy()
-        return [
-            distribution_from_logprobs(
-                first[i], st.scores, ten_id=st.ten, digit_ids=st.digits,
-                second=None if second is None else second[i], normalized=True,
-            )
-            for i in range(len(texts))
-        ]
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
+                        use_cache=len(self.score_tokens.steps) > 1, **_last_logits_only(model))
+            return self._read_scores(model, out, mask, pos[:, -1:])
+
+    def _read_scores(self, model, out, mask, last_pos) -> list[tuple[np.ndarray, float]]:
+        """Distributions from a forward pass's last logits, stepping through every score path on its KV cache
+        (each step is cropped away again, so the cache ends where it began)."""
+        import torch
+
+        st = self.score_tokens
+        steps = {(): torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu().numpy()}
+        cache, rows = out.past_key_values, mask.shape[0]
+        for path in st.steps[1:]:
+            ids = torch.tensor([list(path)] * rows, dtype=torch.long, device=mask.device)
+            step = model(input_ids=ids, attention_mask=torch.cat([mask, torch.ones_like(ids)], dim=1),
+                         position_ids=last_pos + torch.arange(1, len(path) + 1, device=mask.device),
+                         past_key_values=cache, use_cache=True, **_last_logits_only(model))
+            steps[path] = torch.log_softmax(step.logits[:, -1, :].float(), dim=-1).cpu().numpy()
+            cache.crop(-len(path))
+        return [distribution_from_paths({p: lp[i] for p, lp in steps.items()}, st.paths, digit_ids=st.digits)
+                for i in range(rows)]
 
     def _batches(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
         """Prepare every prompt, report the failures, and yield length-sorted batches of the rest."""
@@ -195,9 +198,9 @@ class TransformersBackend:
             yield prepared[start : start + bs]
 
     def score(self, conversations: Sequence[str], on_result: OnResult) -> None:
-        prefix = self.config.prompt.answer_prefix
+        stem = self.score_tokens.stem(self.config.prompt.answer_prefix)
         for batch in self._batches(conversations, _SKELETON_RESERVE, on_result):
-            dists = self.distributions([text + prefix for _, _, text, _ in batch])
+            dists = self.distributions([text + stem for _, _, text, _ in batch])
             for (n, i, _, truncated), (dist, mass) in zip(batch, dists):
                 on_result(i, RawResult(distribution=dist.tolist(), score_mass=mass, prompt_tokens=n,
                                        completion_tokens=1, truncated=truncated))
@@ -243,8 +246,7 @@ class TransformersBackend:
         fed: list[list[int]] = [[] for _ in prompts]  # token ids of prompt + answer already in the cache, per row
         cache = mask = None
         for k, key in enumerate(JSON_KEYS):
-            piece = ("{" if k == 0 else ", ") + f'"{key}": '
-            answers = [a + piece for a in answers]
+            answers = [a + st.stem(("{" if k == 0 else ", ") + f'"{key}": ') for a in answers]
             if not cached:
                 dists = self.distributions([p + a for p, a in zip(prompts, answers)])
             else:
@@ -260,26 +262,14 @@ class TransformersBackend:
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, -width:]
                 with torch.inference_mode():
                     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                                use_cache=True)
+                                use_cache=True, **_last_logits_only(model))
                     cache = out.past_key_values
-                    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu().numpy()
-                    second = None
-                    if st.ten is None:  # read ahead after "1", then drop that token from the cache again
-                        one = torch.full((len(prompts), 1), st.one, dtype=ids.dtype, device=device)
-                        out2 = model(input_ids=one, attention_mask=torch.cat([mask, torch.ones_like(one)], dim=1),
-                                     position_ids=pos[:, -1:] + 1, past_key_values=cache, use_cache=True)
-                        second = torch.log_softmax(out2.logits[:, -1, :].float(), dim=-1).cpu().numpy()
-                        cache.crop(-1)
+                    dists = self._read_scores(model, out, mask, pos[:, -1:])
                 fed = full
-                dists = [
-                    distribution_from_logprobs(first[i], st.scores, ten_id=st.ten, digit_ids=st.digits,
-                                               second=None if second is None else second[i], normalized=True)
-                    for i in range(len(prompts))
-                ]
             for j, (dist, _) in enumerate(dists):
                 s = choose_score(dist, do_sample=cfg.do_sample, temperature=cfg.temperature, top_k=cfg.top_k,
                                  top_p=cfg.top_p, rng=rngs[j])
-                answers[j] += str(s)
+                answers[j] += st.trim + str(s)
         return [a + "}" for a in answers]
 
     def free_answers(self, prompts: Sequence[str]) -> list[tuple[str, int]]:

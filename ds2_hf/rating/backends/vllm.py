@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..._import_utils import require
-from ..prompt import json_schema, render_chat
-from ..scores import distribution_from_logprobs
+from ..prompt import fit_prompt, json_schema, render_chat
+from ..scores import distribution_from_paths
 from .base import OnResult, RawResult, ScoreTokens, probe_score_tokens
 
 
@@ -61,31 +61,27 @@ class VLLMBackend:
     def _tokenizer(self):
         return self._load().get_tokenizer()
 
-    def _prompts(self, conversations: Sequence[str], reserve: int, on_result: OnResult):
-        """``(index, prompt text, n tokens, truncated)`` within budget (sample truncated and flagged when needed).
+    def _prompts(self, conversations: Sequence[str], on_result: OnResult):
+        """``(index, prompt text, n tokens, truncated)`` within ``max_input_tokens`` (the engine's
+        ``max_model_len`` leaves ``max_new_tokens`` after it); the sample is cut and flagged when needed
+        (:func:`~ds2_hf.rating.prompt.fit_prompt`), a prompt that cannot fit is reported as failed.
 
         Prompts go to vLLM as token ids tokenized without special tokens: the chat template already wrote them,
         and a text prompt would get a second BOS.
         """
         tok = self._tokenizer()
         cfg = self.config
-        budget = cfg.max_input_tokens
+
+        def render(conversation: str) -> str:
+            return render_chat(tok, cfg.prompt.messages(conversation), chat_template=cfg.chat_template)
+
         out = []
         for i, conv in enumerate(conversations):
-            text = render_chat(tok, cfg.prompt.messages(conv), chat_template=cfg.chat_template)
-            n = len(tok(text, add_special_tokens=False)["input_ids"])
-            truncated = False
-            if n > budget:
-                ids = tok(conv, add_special_tokens=False)["input_ids"]
-                keep = len(ids) - (n - budget) - 8
-                if keep <= 0:
-                    on_result(i, RawResult(error=f"context_length: the prompt without the sample exceeds {budget} tokens",
-                                           truncated=True, prompt_tokens=n))
-                    continue
-                text = render_chat(tok, cfg.prompt.messages(tok.decode(ids[:keep], skip_special_tokens=True)),
-                                   chat_template=cfg.chat_template)
-                n, truncated = len(tok(text, add_special_tokens=False)["input_ids"]), True
-            out.append((i, text, n, truncated))
+            fit = fit_prompt(tok, conv, render, budget=cfg.max_input_tokens)
+            if fit.error is not None:
+                on_result(i, RawResult(error=fit.error, truncated=True, prompt_tokens=fit.n_tokens))
+            else:
+                out.append((i, fit.text, fit.n_tokens, fit.truncated))
         return out
 
     def _ids(self, text: str) -> dict:
@@ -112,7 +108,7 @@ class VLLMBackend:
     def generate(self, conversations: Sequence[str], on_result: OnResult) -> None:
         cfg = self.config
         llm = self._load()
-        items = self._prompts(conversations, cfg.max_new_tokens, on_result)
+        items = self._prompts(conversations, on_result)
         if not items:
             return
         params = self._sampling(
@@ -131,24 +127,22 @@ class VLLMBackend:
         if self._score_tokens is None:
             self._score_tokens = probe_score_tokens(self._tokenizer(), cfg.prompt.answer_prefix)
         st = self._score_tokens
-        items = self._prompts(conversations, 8, on_result)
+        items = self._prompts(conversations, on_result)
         if not items:
             return
         params = self._sampling(max_tokens=1, temperature=0.0, logprobs=cfg.top_logprobs)
-        texts = [t + cfg.prompt.answer_prefix for _, t, _, _ in items]
+        texts = [t + st.stem(cfg.prompt.answer_prefix) for _, t, _, _ in items]
         first = llm.generate([self._ids(t) for t in texts], params, use_tqdm=False)
-        second = [None] * len(items)
-        if st.ten is None:
-            params2 = self._sampling(max_tokens=1, temperature=0.0, logprobs=max(cfg.top_logprobs, 10))
-            outs = llm.generate([{"prompt_token_ids": list(o.prompt_token_ids) + [st.one]} for o in first], params2,
+        vocab = 1 + max(max(max(p) for p in st.paths), max(st.digits, default=0))
+        steps = [{(): _dense(o.outputs[0].logprobs[0], vocab)} for o in first]
+        later = self._sampling(max_tokens=1, temperature=0.0, logprobs=max(cfg.top_logprobs, 10))
+        for path in st.steps[1:]:  # one more single-token request per step of the score paths
+            outs = llm.generate([{"prompt_token_ids": list(o.prompt_token_ids) + list(path)} for o in first], later,
                                 use_tqdm=False)
-            second = [o.outputs[0].logprobs[0] for o in outs]
-        vocab = max(max(st.scores), st.ten or 0, max(st.digits)) + 1
-        for (i, _, n, truncated), out, nxt in zip(items, first, second):
-            dist, mass = distribution_from_logprobs(
-                _dense(out.outputs[0].logprobs[0], vocab), st.scores, ten_id=st.ten, digit_ids=st.digits,
-                second=None if nxt is None else _dense(nxt, vocab), normalized=True,
-            )
+            for row, o in zip(steps, outs):
+                row[path] = _dense(o.outputs[0].logprobs[0], vocab)
+        for (i, _, n, truncated), row in zip(items, steps):
+            dist, mass = distribution_from_paths(row, st.paths, digit_ids=st.digits)
             on_result(i, RawResult(distribution=dist.tolist(), score_mass=mass, prompt_tokens=n, completion_tokens=1,
                                    truncated=truncated))
 

@@ -17,16 +17,18 @@ datasets = pytest.importorskip("datasets")
 
 from ds2_hf.training import (  # noqa: E402
     TULU_CHAT_TEMPLATE,
-    FinetuneConfig,
+    FinetuneOptions,
     TrainingDataError,
     build_tiny_model,
     check_lengths,
     finetune,
+    lora_config,
     resolve_chat_template,
+    sft_config,
     to_messages,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORDS = ("what is the sum of two and three answer five four six seven plus minus one name a colour red blue "
          "green sky grass is are please tell me").split()
 
@@ -61,18 +63,20 @@ def subset_dir(tmp_path_factory) -> Path:
     return root
 
 
-def _config(**kw) -> FinetuneConfig:
-    base = dict(lora_r=8, learning_rate=2e-2, batch_size=8, per_device_batch_size=8, max_length=64, use_cpu=True,
-                logging_steps=1, max_steps=8, save_strategy="steps", save_steps=4, warmup_ratio=0.0, seed=0)
+def _recipe(output_dir, *, lora_r: int = 8, options: FinetuneOptions | None = None, **kw) -> dict:
+    """finetune() keywords: a small, fast recipe (8 steps) on the paper's defaults."""
+    base = dict(learning_rate=2e-2, batch_size=8, per_device_train_batch_size=8, max_length=64, use_cpu=True,
+                logging_steps=1, max_steps=8, save_strategy="steps", save_steps=4, warmup_steps=0.0, seed=0)
     base.update(kw)
-    return FinetuneConfig(**base)
+    return {"args": sft_config(output_dir, **base), "peft_config": lora_config(r=lora_r),
+            "options": options or FinetuneOptions()}
 
 
 @pytest.fixture(scope="module")
 def run(tiny, subset_dir, tmp_path_factory):
     """One shared finetuning run of 8 steps on the 64-row subset folder."""
     out = tmp_path_factory.mktemp("run") / "adapter"
-    return finetune(str(subset_dir), model=str(tiny), output_dir=out, config=_config())
+    return finetune(str(subset_dir), model=str(tiny), **_recipe(out))
 
 
 def test_loss_decreases_on_repeated_batch(run):
@@ -115,7 +119,7 @@ def test_resume_continues_from_last_checkpoint(run, tiny, tmp_path):
     state = json.loads(state_file.read_text())
     state["log_history"].append({"step": 4, "marker": "from checkpoint-4"})
     state_file.write_text(json.dumps(state))
-    result = finetune(datasets.Dataset.from_list(_rows()), model=str(tiny), output_dir=out, config=_config(),
+    result = finetune(datasets.Dataset.from_list(_rows()), model=str(tiny), **_recipe(out),
                       resume_from_checkpoint=True)
     assert {"step": 4, "marker": "from checkpoint-4"} in result.log_history  # the state came from the checkpoint
     steps = [e["step"] for e in result.log_history if "loss" in e]
@@ -125,14 +129,14 @@ def test_resume_continues_from_last_checkpoint(run, tiny, tmp_path):
 
 def test_resume_from_missing_checkpoint_is_an_error(tiny, tmp_path):
     with pytest.raises(FileNotFoundError, match="not a checkpoint folder"):
-        finetune(datasets.Dataset.from_list(_rows(8)), model=str(tiny), output_dir=tmp_path / "o",
-                 config=_config(max_steps=1), resume_from_checkpoint=str(tmp_path / "nope"))
+        finetune(datasets.Dataset.from_list(_rows(8)), model=str(tiny), **_recipe(tmp_path / "o", max_steps=1),
+                 resume_from_checkpoint=str(tmp_path / "nope"))
 
 
 def test_merge_and_base_model_without_chat_template(tmp_path):
     base = build_tiny_model(tmp_path / "base", [" ".join(WORDS)], chat_template=None)
-    result = finetune(datasets.Dataset.from_list(_rows(16)), model=str(base), output_dir=tmp_path / "out",
-                      config=_config(max_steps=1, merge=True, save_strategy="no"))
+    result = finetune(datasets.Dataset.from_list(_rows(16)), model=str(base),
+                      **_recipe(tmp_path / "out", max_steps=1, save_strategy="no", options=FinetuneOptions(merge=True)))
     meta = json.loads((tmp_path / "out" / "training_config.json").read_text())
     assert meta["chat_template"] == "tulu"
     assert result.merged_dir is not None and (result.merged_dir / "config.json").is_file()
@@ -187,13 +191,13 @@ def test_template_and_response_column():
 )
 def test_bad_datasets_are_clear_errors(rows, match, tiny, tmp_path):
     with pytest.raises(TrainingDataError, match=match):
-        finetune(datasets.Dataset.from_list(rows), model=str(tiny), output_dir=tmp_path, config=_config())
+        finetune(datasets.Dataset.from_list(rows), model=str(tiny), **_recipe(tmp_path))
 
 
 def test_empty_subset_is_an_error(tiny, tmp_path):
     empty = datasets.Dataset.from_list(_rows(2)).select([])
     with pytest.raises(TrainingDataError, match="empty"):
-        finetune(empty, model=str(tiny), output_dir=tmp_path, config=_config())
+        finetune(empty, model=str(tiny), **_recipe(tmp_path))
 
 
 def test_max_length_shorter_than_prompt(tiny, tmp_path, caplog):
@@ -203,10 +207,9 @@ def test_max_length_shorter_than_prompt(tiny, tmp_path, caplog):
     long_row = {"messages": [{"role": "user", "content": " ".join(WORDS * 3)}, {"role": "assistant", "content": "ok"}]}
     short_row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}
     with pytest.raises(TrainingDataError, match="max_length=16 is shorter than every row's prompt"):
-        finetune(datasets.Dataset.from_list([long_row]), model=str(tiny), output_dir=tmp_path,
-                 config=_config(max_length=16))
+        finetune(datasets.Dataset.from_list([long_row]), model=str(tiny), **_recipe(tmp_path, max_length=16))
     mixed = datasets.Dataset.from_list([long_row, short_row])
-    with caplog.at_level(logging.WARNING, logger="ds2_hf.training"):
+    with caplog.at_level(logging.WARNING, logger="ds2_hf.training.data"):
         kept = check_lengths(mixed, tok, max_length=16, drop=True)
     assert len(kept) == 1 and "dropping 1 of 2 rows" in caplog.text
     with pytest.raises(TrainingDataError, match="row 0's prompt"):
@@ -225,22 +228,11 @@ def test_chat_template_choices(tiny):
         resolve_chat_template(tok, "no-such-template")
 
 
-def test_config_defaults_are_the_paper_recipe_and_validated():
-    c = FinetuneConfig()
-    assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.learning_rate, c.num_train_epochs, c.batch_size,
-            c.warmup_ratio, c.max_length) == (64, 16, 0.1, 1e-4, 5.0, 128, 0.03, 2048)
-    assert c.gradient_accumulation_steps(world_size=8) == 4  # 4 per device x 4 steps x 8 GPUs = 128
-    with pytest.raises(ValueError, match="lora_dropout"):
-        FinetuneConfig(lora_dropout=1.5)
-    with pytest.raises(ValueError, match="template"):
-        FinetuneConfig(template="{q}")
-
-
 @pytest.mark.parametrize("option", [{"load_in_4bit": True}, {"attn_implementation": "flash_attention_2"}])
 def test_gpu_only_options_fail_clearly_on_cpu(option, tiny, tmp_path):
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        finetune(datasets.Dataset.from_list(_rows(8)), model=str(tiny), output_dir=tmp_path,
-                 config=_config(**option))
+        finetune(datasets.Dataset.from_list(_rows(8)), model=str(tiny),
+                 **_recipe(tmp_path, options=FinetuneOptions(**option)))
 
 
 def test_finetune_script(tiny, subset_dir, tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""Publishing: dataset card, local save in Hub layout, HTML report, and pushes with the real huggingface_hub
-client over real HTTP to a loopback Hub stub (tests/hub_server.py). No network."""
+"""Publishing (ds2_hf.publish): dataset card, local save in Hub layout, HTML report, and pushes with the real
+huggingface_hub client over real HTTP to a loopback Hub stub (tests/hub_server.py). No network."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import pytest
 from huggingface_hub import DatasetCard
 
 import ds2_hf
-from ds2_hf import hub
-from ds2_hf.report_html import render_report_html, write_report_html
+from ds2_hf import publish
+from ds2_hf.report import SCHEMA_VERSION, Report
+from ds2_hf.publish import render_report_html, write_report_html
 
 try:
     from hub_server import DEFAULT_TOKEN, USER, HubStub
@@ -96,7 +97,7 @@ def pool_and_report():
 def saved(tmp_path_factory, pool_and_report):
     pool, report = pool_and_report
     subset = ds2_select(pool, 50)
-    folder = hub.save_subset(subset, tmp_path_factory.mktemp("save") / "subset", report=report, pool=pool,
+    folder = publish.save_subset(subset, tmp_path_factory.mktemp("save") / "subset", report=report, pool=pool,
                              language="en")
     return folder, subset, report
 
@@ -109,7 +110,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_save_writes_hub_layout_and_load_dataset_round_trips(saved):
     folder, subset, _ = saved
     files = sorted(_tree(folder))
-    assert files == ["README.md", "data/train-00000-of-00001.parquet", "ds2_report.json"] + [
+    assert files == ["README.md", "data/train-00000-of-00001.parquet", "ds2_manifest.json", "ds2_report.json"] + [
         f"figures/{name}" for name in EXPECTED_FIGURES
     ]
     back = datasets.load_dataset(str(folder), split="train")
@@ -156,7 +157,7 @@ def test_card_names_the_joint_models_second_stage(pool_and_report, used):
     stage = {"used": used, "heldout_gain_first": 0.41, "heldout_gain_second": 0.42 if used else 0.40}
     joint_report = {**report, "curation": {**report["curation"], "method": "joint",
                                            "joint": {"k": 40, "neighbourhood_prior": stage}}}
-    body = str(hub.build_card(ds2_select(pool, 20), report=joint_report, pool=pool, language="en"))
+    body = str(publish.build_card(ds2_select(pool, 20), report=joint_report, pool=pool, language="en"))
     expected = ("then the neighbourhood prior (it predicted held-out ratings better)" if used
                 else "the neighbourhood prior was tried and not kept")
     assert expected in body
@@ -164,8 +165,9 @@ def test_card_names_the_joint_models_second_stage(pool_and_report, used):
 
 def test_report_json_keeps_report_and_summary(saved):
     folder, _, report = saved
-    payload = hub.load_summary(folder)
-    assert payload["report"] == report
+    payload = publish.load_summary(folder)
+    assert Report.from_dict(payload) == Report.from_dict(report)  # the typed report, round-tripped
+    assert payload["report"]["schema_version"] == SCHEMA_VERSION
     summary = payload["summary"]
     assert summary["num_rows"] == 50 and summary["num_classes"] == K
     assert summary["composition"]["column"] == "source"
@@ -179,13 +181,13 @@ def test_report_json_keeps_report_and_summary(saved):
 def test_save_is_byte_reproducible(tmp_path, saved, pool_and_report):
     folder, subset, report = saved
     pool, _ = pool_and_report
-    again = hub.save_subset(subset, tmp_path / "again", report=report, pool=pool, language="en")
+    again = publish.save_subset(subset, tmp_path / "again", report=report, pool=pool, language="en")
     assert _tree(again) == _tree(folder)  # required for an idempotent re-push
 
 
 def test_subset_without_curation_columns_says_what_is_unknown(tmp_path):
     plain = datasets.Dataset.from_dict({"text": ["first row", "second row", "third row"]})
-    folder = hub.save_subset(plain, tmp_path / "plain")
+    folder = publish.save_subset(plain, tmp_path / "plain")
     card = DatasetCard.load(folder / "README.md")
     assert card.data.license == "unknown"
     assert "synthetic-ratings" not in card.data.tags and card.data.source_datasets is None
@@ -198,7 +200,7 @@ def test_subset_without_curation_columns_says_what_is_unknown(tmp_path):
 
 def test_raw_ratings_only_gives_a_distribution_but_no_matrix(tmp_path):
     rated = datasets.Dataset.from_dict({"text": list("abcdef"), "rating": [0, 1, 1, 2, 2, 2]})
-    card = hub.build_card(rated, license="mit")
+    card = publish.build_card(rated, license="mit")
     assert card.data.license == "mit"
     assert "| 2 | 3 | 3 |" not in card.text and "| 2 | 3 |" in card.text
     assert "transition matrix is unknown" in card.text
@@ -207,7 +209,7 @@ def test_raw_ratings_only_gives_a_distribution_but_no_matrix(tmp_path):
 def test_keep_embedding_round_trips_the_fixed_size_list(tmp_path, pool_and_report):
     pool, report = pool_and_report
     subset = ds2_select(pool, 20)
-    folder = hub.save_subset(subset, tmp_path / "emb", report=report, keep_embedding=True, figures=False)
+    folder = publish.save_subset(subset, tmp_path / "emb", report=report, keep_embedding=True, figures=False)
     back = datasets.load_dataset(str(folder), split="train")
     assert back.features["embedding"] == datasets.List(datasets.Value("float32"), length=8)
     np.testing.assert_array_equal(np.asarray(back["embedding"][:]), np.asarray(subset["embedding"][:]))
@@ -216,7 +218,7 @@ def test_keep_embedding_round_trips_the_fixed_size_list(tmp_path, pool_and_repor
 
 def test_small_shards_are_all_read_back(tmp_path, pool_and_report):
     pool, report = pool_and_report
-    folder = hub.save_subset(pool, tmp_path / "sharded", report=report, max_shard_size=2_000, figures=False)
+    folder = publish.save_subset(pool, tmp_path / "sharded", report=report, max_shard_size=2_000, figures=False)
     shards = sorted(p.name for p in (folder / "data").iterdir())
     assert len(shards) > 1 and shards[0] == f"train-00000-of-{len(shards):05d}.parquet"
     assert datasets.load_dataset(str(folder), split="train").num_rows == 200
@@ -225,15 +227,15 @@ def test_small_shards_are_all_read_back(tmp_path, pool_and_report):
 def test_bad_input_is_refused_with_a_clear_message(tmp_path, pool_and_report):
     pool, report = pool_and_report
     with pytest.raises(ValueError, match="empty"):
-        hub.save_subset(pool.select([]), tmp_path / "empty", report=report)
+        publish.save_subset(pool.select([]), tmp_path / "empty", report=report)
     with pytest.raises(TypeError, match="unknown publishing option"):
-        hub.save_subset(pool, tmp_path / "x", colour="blue")
+        publish.save_subset(pool, tmp_path / "x", colour="blue")
     with pytest.raises(TypeError, match="DatasetDict"):
-        hub.save_subset(datasets.DatasetDict({"train": pool}), tmp_path / "x")
-    with pytest.raises(ValueError, match="category_column"):
-        hub.save_subset(pool, tmp_path / "x", category_column="nope")
+        publish.save_subset(datasets.DatasetDict({"train": pool}), tmp_path / "x")
+    with pytest.raises(ValueError, match="composition_column='nope' is not a column"):
+        publish.save_subset(pool, tmp_path / "x", composition_column="nope")
     with pytest.raises(ValueError, match="max_shard_size"):
-        hub.PublishConfig(max_shard_size="lots")
+        publish.PublishConfig(max_shard_size="lots")
     assert not (tmp_path / "x").exists() and not (tmp_path / "empty").exists()
 
 
@@ -244,23 +246,24 @@ def test_non_empty_folder_needs_overwrite_and_other_files_survive(tmp_path, pool
     (folder / "notes.txt").write_text("mine")
     (folder / "data" / "train-00000-of-00009.parquet").write_bytes(b"stale shard")
     with pytest.raises(ValueError, match="not empty.*overwrite=True"):
-        hub.save_subset(ds2_select(pool, 10), folder, report=report)
+        publish.save_subset(ds2_select(pool, 10), folder, report=report)
     assert (folder / "data" / "train-00000-of-00009.parquet").read_bytes() == b"stale shard"
-    hub.save_subset(ds2_select(pool, 10), folder, report=report, overwrite=True, figures=False)
+    publish.save_subset(ds2_select(pool, 10), folder, report=report, overwrite=True, figures=False)
     assert (folder / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in (folder / "data").iterdir()) == ["train-00000-of-00001.parquet"]
     assert datasets.load_dataset(str(folder / "data"), split="train").num_rows == 10
 
 
-def test_read_reports_merges_sections(tmp_path):
+def test_report_files_merge_section_by_section(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"curation": {"method": "joint", "n": 9}, "command": "x"}))
-    (tmp_path / "b.json").write_text(json.dumps({"strategy": "ds2", "k": 3, "n_pool": 9}))  # `ds2 select --report`
-    (tmp_path / "c.json").write_text(json.dumps({"curation": {"n": 10}}))
-    merged = hub.read_reports([tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"])
-    assert merged == {"curation": {"method": "joint", "n": 10}, "command": "x",
-                      "selection": {"strategy": "ds2", "k": 3, "n_pool": 9}}
+    (tmp_path / "b.json").write_text(json.dumps({"strategy": "ds2", "k": 3, "n_pool": 9}))  # `ds2 select` of 0.1.0
+    (tmp_path / "c.json").write_text(json.dumps({"curation": {"n": 10}, "source": {"dataset": "org/x"}}))
+    merged = Report.read_many([tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"])
+    assert merged.curation.n == 10 and merged.curation.method is None  # a later section replaces an earlier one
+    assert merged.selection.strategy == "ds2" and merged.selection.n_pool == 9
+    assert merged.command.lines == ["x"] and merged.source.dataset == "org/x"
     with pytest.raises(FileNotFoundError):
-        hub.read_reports([tmp_path / "missing.json"])
+        Report.read_many([tmp_path / "missing.json"])
 
 
 # ------------------------------------------------------------------------------------------------ HTML report
@@ -298,20 +301,6 @@ def test_card_templates_ship_inside_the_package():
 
 
 # ------------------------------------------------------------------------------------------------ push
-@pytest.fixture
-def stub(monkeypatch):
-    import huggingface_hub.constants as hf_constants
-
-    # a loopback server is no network, but the offline flag (read at import) would block it too
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", "/nonexistent/ds2-test/token")
-    with HubStub(tokens={DEFAULT_TOKEN: "write", "hf_stub_read_only_token": "read"}) as server:
-        yield server
-
-
 def _download(stub_server: HubStub, repo_id: str, dest: Path, revision: str = "main") -> Path:
     for path, content in stub_server.files(repo_id, revision).items():
         (dest / path).parent.mkdir(parents=True, exist_ok=True)
@@ -365,16 +354,16 @@ def test_push_subset_creates_repo_and_uploads_in_one_commit(stub, saved, pool_an
 
 def test_repush_is_idempotent_and_prunes_stale_shards(stub, pool_and_report, tmp_path):
     pool, report = pool_and_report
-    folder = hub.save_subset(pool, tmp_path / "big", report=report, max_shard_size=2_000, figures=False)
-    first = hub.push_folder(folder, "me/pool", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
+    folder = publish.save_subset(pool, tmp_path / "big", report=report, max_shard_size=2_000, figures=False)
+    first = publish.push_folder(folder, "me/pool", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
     assert first.changed and len([p for p in stub.files("me/pool") if p.startswith("data/")]) > 1
 
-    again = hub.push_folder(folder, "me/pool", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
+    again = publish.push_folder(folder, "me/pool", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
     assert not again.changed and again.commit_oid == first.commit_oid
     assert len(stub.commits("me/pool")) == 2  # no empty commit
 
-    hub.save_subset(pool, folder, report=report, overwrite=True, figures=False)  # one shard now
-    third = hub.push_folder(folder, "me/pool", token=DEFAULT_TOKEN, endpoint=stub.endpoint,
+    publish.save_subset(pool, folder, report=report, overwrite=True, figures=False)  # one shard now
+    third = publish.push_folder(folder, "me/pool", token=DEFAULT_TOKEN, endpoint=stub.endpoint,
                             commit_message="Re-shard")
     assert third.changed and stub.commits("me/pool")[-1]["summary"] == "Re-shard"
     assert sorted(p for p in stub.files("me/pool") if p.startswith("data/")) == ["data/train-00000-of-00001.parquet"]
@@ -382,7 +371,7 @@ def test_repush_is_idempotent_and_prunes_stale_shards(stub, pool_and_report, tmp
 
 def test_push_to_a_branch_and_to_the_user_namespace(stub, saved):
     folder, _, _ = saved
-    result = hub.push_folder(folder, "bare-name", revision="v2", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
+    result = publish.push_folder(folder, "bare-name", revision="v2", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
     assert result.repo_id == f"{USER}/bare-name" and result.revision == "v2"
     assert "README.md" in stub.files(f"{USER}/bare-name", "v2")
     assert "README.md" not in stub.files(f"{USER}/bare-name", "main")
@@ -404,23 +393,23 @@ def test_hub_errors_become_clean_push_errors(stub, saved, route, status, token, 
     folder, _, _ = saved
     if route is not None:
         stub.fail(route, status, "injected by the test")
-    with pytest.raises(hub.PushError, match=f"HTTP {status}: .*{hint}") as info:
-        hub.push_folder(folder, "org/failing", token=token, endpoint=stub.endpoint)
+    with pytest.raises(publish.PushError, match=f"HTTP {status}: .*{hint}") as info:
+        publish.push_folder(folder, "org/failing", token=token, endpoint=stub.endpoint)
     assert token not in str(info.value) and DEFAULT_TOKEN not in str(info.value)
     assert info.value.__cause__ is None  # `from None`: no chained traceback repeating request details
 
 
 def test_missing_token_and_invalid_repo_id_fail_before_any_request(stub, saved):
     folder, subset, _ = saved
-    with pytest.raises(hub.PushError, match="HF_TOKEN"):
-        hub.push_folder(folder, "org/name", endpoint=stub.endpoint)
-    with pytest.raises(hub.PushError, match="hf auth login"):
+    with pytest.raises(publish.PushError, match="HF_TOKEN"):
+        publish.push_folder(folder, "org/name", endpoint=stub.endpoint)
+    with pytest.raises(publish.PushError, match="hf auth login"):
         ds2_hf.push_subset(subset, "org/name", endpoint=stub.endpoint)
     for bad in ("org/name/extra", "bad name", "org--x/name", ""):
         with pytest.raises(ValueError, match="repo id|repo_id"):
-            hub.push_folder(folder, bad, token=DEFAULT_TOKEN, endpoint=stub.endpoint)
+            publish.push_folder(folder, bad, token=DEFAULT_TOKEN, endpoint=stub.endpoint)
     with pytest.raises(ValueError, match="Hub layout"):
-        hub.push_folder(folder / "data", "org/name", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
+        publish.push_folder(folder / "data", "org/name", token=DEFAULT_TOKEN, endpoint=stub.endpoint)
     assert stub.requests == []
 
 

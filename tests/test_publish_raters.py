@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from huggingface_hub import DatasetCard
 
-from ds2_hf import hub, plots
+from ds2_hf import plots, publish
 from ds2_hf.curation.raters import summarize_raters, trust_line
 
 try:
-    from test_hub import K, ds2_select, make_pool
+    from test_publish import K, ds2_select, make_pool
 except ImportError:  # tests/ imported as a package
-    from .test_hub import K, ds2_select, make_pool
+    from .test_publish import K, ds2_select, make_pool
 
 
 def _raters_report(n: int) -> dict:
@@ -28,7 +28,7 @@ def _raters_report(n: int) -> dict:
 def test_card_shows_each_rater(tmp_path):
     pool, report = make_pool()
     report["curation"]["raters"] = _raters_report(len(pool))
-    folder = hub.save_subset(ds2_select(pool, 50), tmp_path / "subset", report=report, pool=pool)
+    folder = publish.save_subset(ds2_select(pool, 50), tmp_path / "subset", report=report, pool=pool)
     body = DatasetCard.load(folder / "README.md").text
     assert "## Raters" in body and "(figures/rater_matrices.png)" in body
     assert "| gpt\\|mini | 200 | 0.800 | +0.000 |" in body
@@ -40,7 +40,7 @@ def test_card_shows_each_rater(tmp_path):
 
 def test_card_without_raters_has_no_raters_section(tmp_path):
     pool, report = make_pool()
-    folder = hub.save_subset(ds2_select(pool, 50), tmp_path / "subset", report=report, pool=pool)
+    folder = publish.save_subset(ds2_select(pool, 50), tmp_path / "subset", report=report, pool=pool)
     assert "## Raters" not in (folder / "README.md").read_text()
     assert not (folder / "figures" / "rater_matrices.png").exists()
 
