@@ -10,6 +10,8 @@ import numpy as np
 
 from ..duplicates import DuplicateSummary, near_duplicate_groups
 from ..knn import KnnGraph, build_knn_graph, validate_embeddings
+from ..knn.blocked import is_out_of_core, open_rows
+from ..validation import rating_codes, validate_ratings  # noqa: F401  (validate_ratings: public here too)
 from .config import CurationConfig
 from .diagnostics import Clusterability, assess_clusterability, check_audit, check_groups
 from .faithful import graph_size_needed, run_faithful
@@ -85,76 +87,6 @@ class CurationResult:
     rater_transition_matrices: np.ndarray | None = None
 
 
-def rating_codes(ratings, n: int, num_classes: int, *, name: str = "ratings") -> np.ndarray:
-    """Ratings as int64 with ``-1`` for missing values (``None`` / NaN / masked / negative-one).
-
-    Checks the shape, the type and the range only (an audit column may rate a few rows with one value).
-
-    Raises
-    ------
-    ValueError
-        Wrong length or shape, non-numeric or non-integer values, values outside ``0..K-1`` (naming rows).
-    """
-    if isinstance(ratings, np.ma.MaskedArray):
-        ratings = ratings.astype(float).filled(np.nan)
-    arr = np.asarray([np.nan if r is None else r for r in ratings] if not isinstance(ratings, np.ndarray) else ratings)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(
-            f"embeddings have {n} rows but {name} have {len(arr)}; pass one rating (or None) per embedding row"
-        )
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numbers (or None for unrated rows); got dtype {arr.dtype}")
-    f = arr.astype(np.float64)
-    missing = np.isnan(f) | (f == -1)
-    frac = ~missing & (f != np.round(f))
-    if frac.any():
-        bad = np.flatnonzero(frac)
-        raise ValueError(
-            f"{name} must be integers in 0..{num_classes - 1}; rows {bad[:5].tolist()} hold {f[bad[:5]].tolist()}. "
-            "Round or bin them first (the DS2 scale is 0-5 after compressing 1-10)"
-        )
-    out = np.where(missing, -1, f).astype(np.int64)
-    bad = np.flatnonzero(~missing & ((out < 0) | (out >= num_classes)))
-    if bad.size:
-        raise ValueError(
-            f"{name} must lie in 0..{num_classes - 1} (num_classes={num_classes}); {bad.size} row(s) do not, "
-            f"e.g. rows {bad[:5].tolist()} = {out[bad[:5]].tolist()}. Pass the right num_classes, or compress the "
-            "scale first (ds2_hf.rating compresses 1-10 to 0-5)"
-        )
-    return out
-
-
-def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: bool = False) -> np.ndarray:
-    """Ratings as int64 with ``-1`` for missing values (``None`` / NaN / masked / negative-one).
-
-    Raises
-    ------
-    ValueError
-        Wrong length, non-integer values, values outside ``0..K-1`` (naming rows), no rated rows, a single
-        rated value, or an empty class (unless ``allow_empty_classes``).
-    """
-    out = rating_codes(ratings, n, num_classes)
-    rated = out[out >= 0]
-    if rated.size == 0:
-        raise ValueError("no row is rated (every rating is missing); rate the dataset first (ds2_hf.Rater)")
-    values = np.unique(rated)
-    if values.size == 1:
-        raise ValueError(
-            f"every rated row has rating {values[0]}: there is no disagreement to curate. Check the rating step"
-        )
-    empty = sorted(set(range(num_classes)) - set(values.tolist()))
-    if empty and not allow_empty_classes:
-        top = int(values.max()) + 1
-        hint = f"if your scale has only {top} classes pass num_classes={top}; " if empty[0] >= top else ""
-        raise ValueError(
-            f"no row is rated {empty} of 0..{num_classes - 1}, so the transition matrix cannot be estimated for "
-            f"{'it' if len(empty) == 1 else 'them'}: {hint}rate more rows, or pass allow_empty_classes=True"
-        )
-    return out
-
-
 def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=None, rater_names=None,
                   config: CurationConfig | None = None, graph: KnnGraph | None = None, **options) -> CurationResult:
     """Curate noisy ratings with k-NN consensus over their embeddings.
@@ -210,7 +142,9 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
         raise ValueError("rater_names names several raters: pass ratings of shape (N, R), or drop rater_names")
     cfg = CurationConfig.from_options(config, **options)
     t0 = time.perf_counter()
-    x = validate_embeddings(embeddings)
+    # memory maps and float16 stay on disk: validated and normalised block by block, never copied whole
+    x = open_rows(embeddings, block=cfg.knn.batch_size, progress=cfg.progress) if is_out_of_core(embeddings) \
+        else validate_embeddings(embeddings)
     n = len(x)
     y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
     n_rated = int((y >= 0).sum())

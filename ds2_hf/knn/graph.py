@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..validation import as_matrix, row_norms, validate_embeddings  # noqa: F401  (re-exported)
+
 KNN_METHODS = ("auto", "exact", "ivf", "hnsw")
 KNN_DEVICES = ("auto", "cpu", "gpu")
 
@@ -205,56 +207,9 @@ def id_dtype(n: int) -> np.dtype:
     return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
-def validate_embeddings(embeddings, *, normalize: bool = True, name: str = "embeddings") -> np.ndarray:
-    """Check an embedding matrix and return it as C-contiguous float32, unit-normalised rows.
-
-    Raises
-    ------
-    ValueError
-        Not two-dimensional, ragged, NaN / inf values or all-zero rows (the message names the first rows).
-    """
-    try:
-        x = np.asarray(embeddings, dtype=np.float32)
-    except ValueError as err:  # ragged lists
-        raise ValueError(
-            f"{name} have mixed dimensions (rows of different lengths); every row must have the same length. "
-            "Re-embed with one model, or cast the column to a fixed-length feature."
-        ) from err
-    check_shape(x, name)
-    norms = row_norms(x, name=name)
-    if normalize and not np.allclose(norms, 1.0, atol=1e-4):  # unit rows already (the usual case): no copy
-        x = x / norms[:, None]
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
 def check_shape(x: np.ndarray, name: str = "embeddings") -> None:
-    """Raise a ``ValueError`` unless ``x`` is a non-empty (N, d) array."""
-    if x.dtype == object or x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (N, d); got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} are empty (0 rows)")
-
-
-def row_norms(x: np.ndarray, *, offset: int = 0, name: str = "embeddings") -> np.ndarray:
-    """L2 norms (float32) of the rows of ``x``; ``ValueError`` naming rows with NaN / inf or all zeros.
-
-    ``offset`` is the dataset row of ``x[0]`` (for messages about a block of a larger array).
-    """
-    finite = np.isfinite(x).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite) + offset
-        raise ValueError(
-            f"{name} contain NaN or inf in {bad.size} row(s), e.g. rows {bad[:5].tolist()}; re-embed those rows "
-            "or drop them before curation"
-        )
-    norms = np.linalg.norm(x, axis=1).astype(np.float32)
-    if (norms == 0).any():
-        bad = np.flatnonzero(norms == 0) + offset
-        raise ValueError(
-            f"{name} have {bad.size} all-zero row(s), e.g. rows {bad[:5].tolist()} (often empty texts); "
-            "give them text or drop them before curation"
-        )
-    return norms
+    """Raise an :class:`~ds2_hf.validation.InputError` unless ``x`` is a non-empty numeric (N, d) array (not copied)."""
+    as_matrix(x, name=name, dtype=None)
 
 
 def strip_self(ids: np.ndarray, sims: np.ndarray, query_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
