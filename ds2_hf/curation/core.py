@@ -4,87 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ..duplicates import DuplicateSummary, near_duplicate_groups
-from ..knn import KnnGraph, build_knn_graph, validate_embeddings
-from ..knn.blocked import is_out_of_core, open_rows
+from ..knn import KnnGraph, build_knn_graph
+from ..knn.blocked import as_rows
 from ..validation import rating_codes, validate_ratings  # noqa: F401  (validate_ratings: public here too)
 from .config import CurationConfig
-from .diagnostics import Clusterability, assess_clusterability, check_audit, check_groups
-from .faithful import graph_size_needed, run_faithful
+from .diagnostics import assess_clusterability, check_audit, check_groups
 from .evidence import EdgeWeights
+from .faithful import graph_size_needed, run_faithful
+from .long_tail import long_tail_score, reference_long_tail_score
 from .model_selection import JointSelection, select_joint
 from .neighbourhood import fit_neighbourhood
-from .long_tail import long_tail_score, reference_long_tail_score
-from .structure import EvidenceStructure, encode_labels, evidence_graph
+from .result import CurationResult, build_report
+from .structure import EvidenceStructure, encode_labels, evidence_graph, extra_depth, prompt_gain
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class CurationResult:
-    """Output of :func:`curate_scores`. Per-row arrays have length ``N``; unrated rows hold ``-1`` / 0.
-
-    Attributes
-    ----------
-    transition_matrix : ndarray (K, K) float64
-        Estimated ``T[i, j] = P(rated = j | true = i)``; rows are true scores and sum to 1.
-    true_prior : ndarray (K,) float64
-        Estimated ``P(true = i)``.
-    curated : ndarray (N,) int64
-        Curated rating in ``0..K-1``; ``-1`` where the row was unrated (left uncurated).
-    confidence : ndarray (N,) float32 in [0, 1]
-        Confidence in the curated rating: the posterior probability of ``curated`` (joint), or the reference's
-        ``P(suggested) * P(mis-rated)`` for flagged rows and 0 otherwise (faithful).
-    misrated : ndarray (N,) bool
-        Flagged as mis-rated (joint: posterior probability that the raw rating is wrong > 0.5; faithful: the
-        reference's Laplace-smoothed flag frequency > 0.5).
-    noise_score : ndarray (N,) float32 in [0, 1]
-        Higher = more likely mis-rated (joint: ``1 - P(true = rated)``; faithful: flag frequency).
-    suggested : ndarray (N,) int64
-        Most likely other score (what a flagged row would become); ``-1`` for unrated rows.
-    long_tail : ndarray (N,) float32
-        Long-tail score, higher = rarer (mean cosine distance to the 10 nearest neighbours; faithful: the
-        reference's rounded ``2 sigmoid(x) - 1``).
-    posterior : ndarray (N, K) float32 or None
-        Joint method: posterior over the true score after the back-off; ``None`` for faithful.
-    clusterability : Clusterability or None
-        The diagnostic (always computed for the joint method; for faithful when ``backoff`` is on).
-    report : dict
-        JSON-serialisable summary: T, priors, counts, flagged / changed, k-NN method and recall, timings,
-        clusterability, config.
-    duplicate_group : ndarray (N,) int64
-        Duplicate group of each row (exact duplicates passed in, joined with near duplicates on the graph),
-        ``-1`` for rows with no duplicate; a selection takes at most one row of a group.
-    graph : KnnGraph
-        The k-NN graph used (reuse it for selection or another curation).
-    details : dict
-        Method-specific details (joint: selected k and weights, every candidate's held-out gain and the
-        neighbourhood-prior stage (used or not, held-out gains of both stages);
-        faithful: HOC loss, sample size, fallback rows).
-    rater_transition_matrices : ndarray (R, K, K) float64 or None
-        Several rating columns only: each rater's estimated ``T_r[z, y] = P(rater r rates y | true = z)``
-        (:mod:`ds2_hf.curation.fused`); ``transition_matrix`` is then that of the raters' majority vote.
-    """
-
-    transition_matrix: np.ndarray
-    true_prior: np.ndarray
-    curated: np.ndarray
-    confidence: np.ndarray
-    misrated: np.ndarray
-    noise_score: np.ndarray
-    suggested: np.ndarray
-    long_tail: np.ndarray
-    posterior: np.ndarray | None
-    clusterability: Clusterability | None
-    report: dict
-    graph: KnnGraph | None = field(default=None, repr=False)
-    details: dict = field(default_factory=dict)
-    duplicate_group: np.ndarray | None = None
-    rater_transition_matrices: np.ndarray | None = None
+#: Rows from which the steps after the k-NN graph (model selection, EM, neighbourhood prior) show progress bars.
+BARS_FROM = 200_000
 
 
 def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=None, rater_names=None,
@@ -142,25 +80,11 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
         raise ValueError("rater_names names several raters: pass ratings of shape (N, R), or drop rater_names")
     cfg = CurationConfig.from_options(config, **options)
     t0 = time.perf_counter()
-    # memory maps and float16 stay on disk: validated and normalised block by block, never copied whole
-    x = open_rows(embeddings, block=cfg.knn.batch_size, progress=cfg.progress) if is_out_of_core(embeddings) \
-        else validate_embeddings(embeddings)
-    n = len(x)
-    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
-    n_rated = int((y >= 0).sum())
-    need = cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
-    if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
-        raise ValueError(
-            f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
-            f"to {need} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k"
-        )
-    if not cfg.allow_empty_classes:
-        validate_ratings(y, n, cfg.num_classes)
-    groups = encode_labels(groups, n, name="groups")
-    duplicates = encode_labels(duplicates, n, name="duplicates")
-    audit = None if audit is None else rating_codes(audit, n, cfg.num_classes, name="audit ratings")
+    x, y, groups, duplicates, audit = _check_inputs(embeddings, ratings, groups, duplicates, audit, cfg)
+    n, n_rated = len(x), int((y >= 0).sum())
+    need = _depth_needed(cfg)
     timings = {}
-    k_graph = min(need + _extra_depth(groups, duplicates, need), n - 1)
+    k_graph = min(need + extra_depth(groups, duplicates, need), n - 1)
     if cfg.method == "faithful" and n_rated == n:  # one graph deep enough for the sampled rounds, built once
         k_graph = max(k_graph, _faithful_graph_k(n, cfg))
     if graph is None or graph.k < k_graph:
@@ -171,62 +95,61 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
         out = _curate_joint(y, evidence, cfg, timings, structure, audit)
     else:
         out = _curate_faithful(x, y, graph, cfg, timings, evidence, structure, audit)
-    t = time.perf_counter()
-    if cfg.method == "faithful":
-        lt = reference_long_tail_score(graph, cfg.long_tail_k, duplicate_quirk=cfg.duplicate_quirk)
-    else:
-        lt = long_tail_score(graph, cfg.long_tail_k)
-    timings["long_tail"] = round(time.perf_counter() - t, 3)
-    out.duplicate_group = duplicates if duplicates is not None else np.full(n, -1, np.int64)
-    if cfg.near_duplicate_threshold is not None:
-        out.duplicate_group = near_duplicate_groups(graph.indices, graph.similarities, exact=duplicates,
-                                                    threshold=cfg.near_duplicate_threshold, groups=groups)
-    timings["total"] = round(time.perf_counter() - t0, 3)
-    out.long_tail = lt
-    out.graph = graph
-    out.report = _report(cfg, y, out, graph, timings)
-    out.report["structure"] = {**structure.to_dict(),
-                               "duplicates": DuplicateSummary.of(out.duplicate_group).to_dict()}
-    logger.info(
-        "curated %d rated rows (%s): %d flagged, %d changed; %s", n_rated, cfg.method,
-        out.report["n_flagged"], out.report["n_changed"],
-        out.clusterability.verdict.split(":")[0] if out.clusterability else "no back-off",
-    )
+    _finish(out, y, graph, structure, cfg, timings, t0)
     return out
 
 
-def _extra_depth(groups: np.ndarray | None, duplicates: np.ndarray | None, need: int) -> int:
-    """Neighbours to search beyond ``need`` so that rows keep their evidence once group-mates and copies go."""
-    extra = 0
-    for codes, cap in ((groups, need), (duplicates, 10)):
-        if codes is not None and (codes >= 0).any():
-            extra += min(int(np.bincount(codes[codes >= 0]).max()) - 1, cap)
-    return extra
+def _depth_needed(cfg: CurationConfig) -> int:
+    return cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
 
 
-def prompt_gain(y: np.ndarray, groups: np.ndarray, num_classes: int) -> float | None:
-    """How well the other responses to a row's prompt predict its rating: nats per row over the rating marginal.
+def _check_inputs(embeddings, ratings, groups, duplicates, audit, cfg: CurationConfig) -> tuple:
+    """``(x, y, groups, duplicates, audit)`` checked, before any expensive step (:func:`curate_scores`).
 
-    Leave-one-out: each rated row with at least one rated group-mate is predicted by its group-mates' rating
-    counts smoothed with ``K`` pseudo-counts spread as the marginal. ``None`` when no row has a rated group-mate.
+    Memory maps and float16 arrays stay on disk: they are validated and normalised block by block
+    (:func:`~ds2_hf.knn.open_rows`), never copied whole.
     """
-    K = num_classes
-    rated = (y >= 0) & (groups >= 0)
-    if not rated.any():
-        return None
-    r = np.bincount(y[y >= 0], minlength=K) / (y >= 0).sum()
-    counts = np.zeros((int(groups.max()) + 1, K))
-    np.add.at(counts, (groups[rated], y[rated]), 1.0)
-    rows = np.flatnonzero(rated)
-    own = counts[groups[rows]]
-    own[np.arange(len(rows)), y[rows]] -= 1.0
-    others = own.sum(axis=1)
-    keep = others > 0
-    if not keep.any():
-        return None
-    rows, own, others = rows[keep], own[keep], others[keep]
-    p = (own[np.arange(len(rows)), y[rows]] + K * r[y[rows]]) / (others + K)
-    return float(np.mean(np.log(p) - np.log(np.maximum(r[y[rows]], 1e-12))))
+    x = as_rows(embeddings, block=cfg.knn.batch_size, progress=cfg.progress)
+    n = len(x)
+    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
+    n_rated, need = int((y >= 0).sum()), _depth_needed(cfg)
+    if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
+        raise ValueError(
+            f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
+            f"to {need} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k"
+        )
+    if not cfg.allow_empty_classes:
+        validate_ratings(y, n, cfg.num_classes)
+    groups = encode_labels(groups, n, name="groups")
+    duplicates = encode_labels(duplicates, n, name="duplicates")
+    audit = None if audit is None else rating_codes(audit, n, cfg.num_classes, name="audit ratings")
+    return x, y, groups, duplicates, audit
+
+
+def _finish(out: CurationResult, y, graph: KnnGraph, structure: EvidenceStructure, cfg: CurationConfig,
+            timings: dict, t0: float) -> None:
+    """The long-tail score, the duplicate groups and the report of a curation, set on ``out``."""
+    t = time.perf_counter()
+    if cfg.method == "faithful":
+        out.long_tail = reference_long_tail_score(graph, cfg.long_tail_k, duplicate_quirk=cfg.duplicate_quirk)
+    else:
+        out.long_tail = long_tail_score(graph, cfg.long_tail_k)
+    timings["long_tail"] = round(time.perf_counter() - t, 3)
+    duplicates = structure.duplicates
+    out.duplicate_group = duplicates if duplicates is not None else np.full(len(y), -1, np.int64)
+    if cfg.near_duplicate_threshold is not None:
+        out.duplicate_group = near_duplicate_groups(graph.indices, graph.similarities, exact=duplicates,
+                                                    threshold=cfg.near_duplicate_threshold, groups=structure.groups)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    out.graph = graph
+    out.report = build_report(cfg, y, out, graph, timings)
+    out.report["structure"] = {**structure.to_dict(),
+                               "duplicates": DuplicateSummary.of(out.duplicate_group).to_dict()}
+    logger.info(
+        "curated %d rated rows (%s): %d flagged, %d changed; %s", int((y >= 0).sum()), cfg.method,
+        out.report["n_flagged"], out.report["n_changed"],
+        out.clusterability.verdict.split(":")[0] if out.clusterability else "no back-off",
+    )
 
 
 def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, structure: EvidenceStructure,
@@ -245,7 +168,7 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
         ids = graph.indices[:, : sel.k]
         w = EdgeWeights(ids, graph.similarities, sel.weighting, sel.shared)
         second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter,
-                                   blocks=[structure.groups, structure.duplicates])
+                                   blocks=[structure.groups, structure.duplicates], progress=_bars(cfg, y))
         per_row2 = second.heldout - log_marginal
         g1, g2 = float(np.mean(per_row[rated])), float(np.mean(per_row2[rated]))
         used = cfg.neighbourhood_prior is True or g2 > g1
@@ -298,7 +221,12 @@ def _select_joint(y: np.ndarray, graph: KnnGraph, cfg: CurationConfig) -> JointS
     return select_joint(y, graph.indices, graph.similarities, num_classes=cfg.num_classes, ks=cfg.joint_ks,
                         alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
                         selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
-                        seed=cfg.seed)
+                        seed=cfg.seed, progress=_bars(cfg, y))
+
+
+def _bars(cfg: CurationConfig, y: np.ndarray) -> bool:
+    """Progress bars of the steps after the graph: on pools large enough for them to take a while."""
+    return cfg.progress and len(y) >= BARS_FROM
 
 
 def _faithful_sample_size(n_rated: int, cfg: CurationConfig) -> int:
@@ -362,30 +290,3 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict, 
     res.details = {"hoc_loss": fr.hoc_loss, "fallback_rows": fr.n_fallback_rows, "graph_k": int(g_r.k),
                      "sample_size": int(ss)}
     return res
-
-
-def _report(cfg: CurationConfig, y: np.ndarray, res: CurationResult, graph: KnnGraph, timings: dict) -> dict:
-    K = cfg.num_classes
-    rated = y >= 0
-    report = {
-        "method": cfg.method,
-        "num_classes": K,
-        "n": int(len(y)),
-        "n_rated": int(rated.sum()),
-        "n_unrated": int((~rated).sum()),
-        "transition_matrix": np.round(res.transition_matrix, 6).tolist(),
-        "true_prior": np.round(res.true_prior, 6).tolist(),
-        "rated_prior": np.round(np.bincount(y[rated], minlength=K) / rated.sum(), 6).tolist(),
-        "counts_raw": np.bincount(y[rated], minlength=K).tolist(),
-        "counts_curated": np.bincount(res.curated[rated], minlength=K).tolist(),
-        "n_flagged": int(res.misrated.sum()),
-        "n_changed": int((res.curated != y)[rated].sum()),
-        "confidence_threshold": cfg.threshold,
-        "backoff": cfg.use_backoff,
-        "knn": graph.summary() if graph is not None else None,
-        "clusterability": res.clusterability.to_dict() if res.clusterability else None,
-        "timings": timings,
-        "config": {k: v for k, v in cfg.to_dict().items() if k != "progress"},
-    }
-    report[cfg.method] = res.details
-    return report

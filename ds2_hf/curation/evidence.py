@@ -26,6 +26,15 @@ BLOCK_ROWS = 1 << 16
 EDGE_BLOCK = 1 << 23
 
 
+def progress_bar(items, *, desc: str, unit: str, progress: bool, total: int | None = None):
+    """``items`` in a tqdm bar when ``progress`` (a long step of the curation), else as they are."""
+    if not progress:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit=unit, total=total)
+
+
 def row_blocks(n: int, size: int = BLOCK_ROWS):
     """Consecutive slices of at most ``size`` rows covering ``0..n``."""
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
@@ -91,9 +100,9 @@ class SharedNeighbours:
         self.counts, self.size = counts, size
 
     @classmethod
-    def of(cls, nbr_ids: np.ndarray, *, chunk_size: int = 4096) -> SharedNeighbours:
+    def of(cls, nbr_ids: np.ndarray, *, chunk_size: int = 4096, progress: bool = False) -> SharedNeighbours:
         """The shared neighbours of the graph ``nbr_ids`` (:func:`shared_neighbours`)."""
-        return cls(shared_neighbour_counts(nbr_ids, chunk_size=chunk_size), nbr_ids.shape[1] + 1)
+        return cls(shared_neighbour_counts(nbr_ids, chunk_size=chunk_size, progress=progress), nbr_ids.shape[1] + 1)
 
     @property
     def shape(self) -> tuple:
@@ -122,7 +131,7 @@ def shared_neighbours(nbr_ids: np.ndarray, *, chunk_size: int = 4096) -> np.ndar
     return SharedNeighbours.of(nbr_ids, chunk_size=chunk_size)[:]
 
 
-def shared_neighbour_counts(nbr_ids: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
+def shared_neighbour_counts(nbr_ids: np.ndarray, *, chunk_size: int = 4096, progress: bool = False) -> np.ndarray:
     """``|({i} + N(i)) & ({j} + N(j))|`` of every edge; (N, k) uint8, 0 at padding (:func:`shared_neighbours`).
 
     Each chunk of rows gathers its neighbours' lists and counts the members two lists share by sorting them
@@ -137,8 +146,10 @@ def shared_neighbour_counts(nbr_ids: np.ndarray, *, chunk_size: int = 4096) -> n
     def chunk(sl: slice) -> None:
         out[sl] = _overlap_counts(nbr_ids, sl, distinct)
 
+    blocks = row_blocks(n, chunk_size)
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as pool:
-        list(pool.map(chunk, row_blocks(n, chunk_size)))
+        list(progress_bar(pool.map(chunk, blocks), desc="shared neighbours", unit="block", total=len(blocks),
+                          progress=progress))
     return out
 
 

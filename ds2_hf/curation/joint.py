@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from .evidence import Evidence, Weighting, reverse_votes, row_blocks
+from .evidence import Evidence, Weighting, progress_bar, reverse_votes, row_blocks
 
 #: Additive smoothing of every estimated distribution.
 EPS = 1e-6
@@ -145,18 +145,25 @@ class JointModel:
             ll += mean if len(blocks) == 1 else mean * (sl.stop - sl.start) / len(ev)
         return out, ll
 
-    def fit(self, init: JointState | None = None, *, max_iter: int = 100, tol: float = 1e-6) -> JointState:
-        """EM from ``init``'s parameters (one E-step) or from :meth:`initial_posterior`; sets and returns ``state``."""
+    def fit(self, init: JointState | None = None, *, max_iter: int = 100, tol: float = 1e-6,
+            progress: bool = False) -> JointState:
+        """EM from ``init``'s parameters (one E-step) or from :meth:`initial_posterior`; sets and returns ``state``.
+
+        ``progress`` shows a bar of the iterations (at most ``max_iter``; the EM stops earlier once converged).
+        """
         q = self.initial_posterior() if init is None else self.e_step(init)
         log_q = np.empty_like(q)
         prev, ll, it = -np.inf, -np.inf, 0
-        for it in range(1, max_iter + 1):
+        steps = progress_bar(range(1, max_iter + 1), desc="joint EM", unit="iteration", progress=progress)
+        for it in steps:
             p, T, M = self.m_step(q)
             log_q, ll = self._e_step(p, T, M, out=log_q)
             np.exp(log_q, out=q)
             if abs(ll - prev) < tol:
                 break
             prev = ll
+        if progress:
+            steps.close()
         self.state = JointState(T, p, M, q, it, ll, log_q)
         return self.state
 

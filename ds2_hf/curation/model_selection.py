@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import SharedNeighbours, Weighting, incoming_edges, incoming_votes, reverse_votes
+from .evidence import SharedNeighbours, Weighting, incoming_edges, incoming_votes, progress_bar, reverse_votes
 from .joint import JointModel, JointState
 
 
@@ -52,6 +52,7 @@ def select_joint(
     max_iter: int = 100,
     symmetric: bool = True,
     seed: int = 0,
+    progress: bool = False,
 ) -> JointSelection:
     """Choose the number of neighbours and the neighbour weights by held-out likelihood, then fit every row.
 
@@ -64,6 +65,7 @@ def select_joint(
     of the ``max(ks)``-neighbour lists (:class:`~ds2_hf.curation.evidence.SharedNeighbours`, computed once).
     The best "ratings are the truth" model over the same grid is scored too: the difference is the evidence
     that the latent-true-score model explains the ratings better than the raw ratings themselves.
+    ``progress`` shows bars of the shared neighbours, the candidates and the final EM.
 
     Examples
     --------
@@ -85,7 +87,7 @@ def select_joint(
     sel = np.sort(rng.choice(n, selection_rows, replace=False)) if n > selection_rows else np.arange(n)
     ys, ids_s, sims_s = y[sel], nbr_ids[sel], sims[sel]
     ok = ys >= 0
-    shared = SharedNeighbours.of(nbr_ids[:, : max(ks)]) if any(gammas) else None
+    shared = SharedNeighbours.of(nbr_ids[:, : max(ks)], progress=progress) if any(gammas) else None
     shared_s = shared[sel] if shared is not None else None
     edges = incoming_edges(y, nbr_ids[:, : max(ks)], sel) if symmetric and len(sel) < n else None
 
@@ -103,7 +105,8 @@ def select_joint(
 
     base = model_for(Weighting(ks[len(ks) // 2], 1.0, 0.0, 0.0)).fit(max_iter=max_iter)
     best, deg_best, candidates = None, -np.inf, []
-    for w in (Weighting(k, a, b, c) for k in ks for c in gammas for a in alphas for b in betas):
+    grid = [Weighting(k, a, b, c) for k in ks for c in gammas for a in alphas for b in betas]
+    for w in progress_bar(grid, desc="joint model selection", unit="candidate", progress=progress):
         model = model_for(w)
         st = model.fit(base, max_iter=max_iter)
         g = gain(st, model)
@@ -114,6 +117,6 @@ def select_joint(
     g, w, st, model = best
     if len(sel) < n:  # refit the winner on every row
         model = JointModel.build(y, y, nbr_ids, sims, w, num_classes=K, symmetric=symmetric, shared=shared)
-        st = model.fit(st, max_iter=max_iter)
+        st = model.fit(st, max_iter=max_iter, progress=progress)
     return JointSelection(st, int(w.k), float(w.alpha), float(w.beta), float(g), float(deg_best), candidates,
                           w.gamma, shared if w.gamma else None, model.heldout(st), model)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import ArrayWeights, EdgeWeights, row_blocks
+from .evidence import ArrayWeights, EdgeWeights, progress_bar, row_blocks
 from .joint import EM_BLOCK, EPS, JointState, normalise
 
 
@@ -33,7 +33,7 @@ def _edges(nbr_ids: np.ndarray, weights) -> EdgeWeights:
 
 def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights,
                         reciprocal: np.ndarray | None = None, *, symmetric: bool = True, chunk_rows: int = 32768,
-                        removed: np.ndarray | None = None, block_votes=None) -> np.ndarray:
+                        removed: np.ndarray | None = None, block_votes=None, progress: bool = False) -> np.ndarray:
     """Each row's prior over its true score: the weighted mixture of its neighbours' posteriors, its own vote removed.
 
     ``pi_i(z) = sum_j w_ij q_j^(-i)(z) / sum_j w_ij``, where ``q_j^(-i)`` is neighbour ``j``'s first-stage posterior
@@ -52,7 +52,7 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
 
     ``block_votes`` (:class:`ds2_hf.curation.structure.BlockVotes`, one rater), when given, takes out the votes of
     row ``i``'s whole block (its prompt group and copies) instead of its own vote alone, so that ratings sharing
-    ``i``'s prompt or text do not reach ``pi_i`` through its neighbours.
+    ``i``'s prompt or text do not reach ``pi_i`` through its neighbours. ``progress`` shows a bar of the blocks.
     """
     n = nbr_ids.shape[0]
     edges = _edges(nbr_ids, weights)
@@ -60,7 +60,8 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
     log_q = first.log_posterior if first.log_posterior is not None else np.log(np.maximum(first.posterior, 1e-300))
     neg_log_M = -np.log(first.M).T  # row y = -log M[:, y]
     prior = np.empty((n, len(first.p)))
-    for sl in row_blocks(n, chunk_rows):
+    blocks = row_blocks(n, chunk_rows)
+    for sl in progress_bar(blocks, desc="neighbourhood prior", unit="block", progress=progress):
         ids, valid = nbr_ids[sl], nbr_ids[sl] >= 0
         w = np.where(valid, edges.block(sl), 0.0)
         # log q_j^(-i) = log q_j - r_ij log M[:, y_i] + const, normalised after shifting by the row maximum
@@ -125,7 +126,7 @@ def refit_under_prior(prior: np.ndarray, y: np.ndarray, T: np.ndarray, *, max_it
 
 def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights, *,
                       symmetric: bool = True, max_iter: int = 100, tol: float = 1e-6,
-                      blocks: list | None = None) -> NeighbourhoodFit:
+                      blocks: list | None = None, progress: bool = False) -> NeighbourhoodFit:
     """Second stage: ``z_i ~ pi_i`` (:func:`neighbourhood_prior`), ``y_i ~ T[z_i]``, with ``T`` refitted by EM.
 
     The first stage multiplies the neighbours' votes as if they were independent views of ``z_i``; this stage
@@ -135,7 +136,7 @@ def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, wei
     (unrated neighbours contribute their posteriors too): an (n, k) array or
     :class:`~ds2_hf.curation.evidence.EdgeWeights`. ``blocks`` (labelings such as prompt groups and duplicate
     groups, ``-1`` = none) widen the leave-one-out to each row's block
-    (:class:`ds2_hf.curation.structure.BlockVotes`).
+    (:class:`ds2_hf.curation.structure.BlockVotes`). ``progress`` shows a bar of the prior's blocks.
 
     Returns
     -------
@@ -168,7 +169,8 @@ def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, wei
         from .structure import BlockVotes
 
         block_votes = BlockVotes(y, nbr_ids, edges, list(blocks), num_classes=K, symmetric=symmetric)
-    prior = neighbourhood_prior(first, y, nbr_ids, edges, symmetric=symmetric, block_votes=block_votes)
+    prior = neighbourhood_prior(first, y, nbr_ids, edges, symmetric=symmetric, block_votes=block_votes,
+                                progress=progress)
     T, ll, it = refit_under_prior(prior, y, first.T, max_iter=max_iter, tol=tol)
     q, evidence = np.empty_like(prior), np.empty(len(y))
     for sl in row_blocks(len(y), EM_BLOCK):

@@ -254,3 +254,37 @@ def _joint_code(labelings: tuple, n: int) -> np.ndarray:
     """One code per row for the intersection of several labelings; an unlabelled row is a block of its own."""
     cols = [np.where(lab >= 0, lab, int(lab.max()) + 1 + np.arange(n)) for lab in labelings]
     return np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def extra_depth(groups: np.ndarray | None, duplicates: np.ndarray | None, need: int) -> int:
+    """Neighbours to search beyond ``need`` so that rows keep their evidence once group-mates and copies go."""
+    extra = 0
+    for codes, cap in ((groups, need), (duplicates, 10)):
+        if codes is not None and (codes >= 0).any():
+            extra += min(int(np.bincount(codes[codes >= 0]).max()) - 1, cap)
+    return extra
+
+
+def prompt_gain(y: np.ndarray, groups: np.ndarray, num_classes: int) -> float | None:
+    """How well the other responses to a row's prompt predict its rating: nats per row over the rating marginal.
+
+    Leave-one-out: each rated row with at least one rated group-mate is predicted by its group-mates' rating
+    counts smoothed with ``K`` pseudo-counts spread as the marginal. ``None`` when no row has a rated group-mate.
+    """
+    K = num_classes
+    rated = (y >= 0) & (groups >= 0)
+    if not rated.any():
+        return None
+    r = np.bincount(y[y >= 0], minlength=K) / (y >= 0).sum()
+    counts = np.zeros((int(groups.max()) + 1, K))
+    np.add.at(counts, (groups[rated], y[rated]), 1.0)
+    rows = np.flatnonzero(rated)
+    own = counts[groups[rows]]
+    own[np.arange(len(rows)), y[rows]] -= 1.0
+    others = own.sum(axis=1)
+    keep = others > 0
+    if not keep.any():
+        return None
+    rows, own, others = rows[keep], own[keep], others[keep]
+    p = (own[np.arange(len(rows)), y[rows]] + K * r[y[rows]]) / (others + K)
+    return float(np.mean(np.log(p) - np.log(np.maximum(r[y[rows]], 1e-12))))

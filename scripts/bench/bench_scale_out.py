@@ -11,6 +11,16 @@ Three steps, each its own process so that each peak RSS is its own:
     # 3. the default curation on the memory-mapped embeddings, accuracy against the ground truth
     python scripts/bench/bench_scale_out.py curate --data /data/g10m
 
+The issue-17 targets, each run alone on the machine (2 cores, 24 GB): 10M x 256 curated within 60 min and 20 GB
+peak RSS, its accuracy no more than 0.5 points below the same generator's 1M figure; 1M x 1024 within 10 min:
+
+    python scripts/bench/bench_scale_out.py generate --n 1000000 --dim 256 --out /data/g1m
+    python scripts/bench/bench_scale_out.py curate --data /data/g1m            # the 1M accuracy to compare with
+    python scripts/bench/bench_scale_out.py generate --n 10000000 --dim 256 --out /data/g10m
+    python scripts/bench/bench_scale_out.py curate --data /data/g10m
+    python scripts/bench/bench_scale_out.py generate --n 1000000 --dim 1024 --out /data/g1m1024
+    python scripts/bench/bench_scale_out.py curate --data /data/g1m1024
+
 ``synth`` is the public generator ``../shared/bench/synth.py`` (gpt-like noise, seed 0; ``ds2_hf.simulate``
 when absent); ``isotropic`` is unit Gaussian noise written block by block (no structure: the worst case for
 approximate search), with ratings drawn through the gpt-like matrix from a random true score. Every step prints
