@@ -187,9 +187,11 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
                                  latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row,
                                  transition=state.T, prior=state.p, extra=extra)
     gate = diag.gate if cfg.use_backoff else 1.0
-    onehot = np.zeros_like(q)
-    onehot[np.flatnonzero(rated), y[rated]] = 1.0
-    q = np.where(rated[:, None], gate * q + (1.0 - gate) * onehot, q)
+    idx = np.flatnonzero(rated)
+    # q (N, K) float64 is worked on in place from here (no copies at 10M rows): only T and p of the state are kept
+    if gate != 1.0:  # rated rows back off towards their own rating: gate q + (1 - gate) onehot(y), in place
+        q[idx] *= gate
+        q[idx, y[idx]] += 1.0 - gate
     if cfg.curated_value == "expected":
         best = np.clip(np.rint(q @ np.arange(K)), 0, K - 1).astype(np.int64)
     else:
@@ -199,17 +201,17 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
     change = rated & (best != y) & (conf_best >= cfg.threshold)
     curated = np.where(change, best, y)
     curated = np.where(rated, curated, -1)
-    other = q.copy()
-    other[np.flatnonzero(rated), y[rated]] = -1.0
-    suggested = np.where(rated, other.argmax(axis=1), -1)
     confidence = np.where(rated, q[np.arange(len(y)), np.maximum(curated, 0)], 0.0)
+    posterior = q.astype(np.float32)
+    q[idx, y[idx]] = -1.0  # q is done with: the most likely other score
+    suggested = np.where(rated, q.argmax(axis=1), -1)
     misrated = rated & (1.0 - p_raw > 0.5)
     timings["detect"] = round(time.perf_counter() - t_detect, 3)
     res = CurationResult(
         transition_matrix=state.T, true_prior=state.p, curated=curated,
         confidence=confidence.astype(np.float32), misrated=misrated,
         noise_score=np.where(rated, 1.0 - p_raw, 0.0).astype(np.float32), suggested=suggested,
-        long_tail=np.empty(0, np.float32), posterior=q.astype(np.float32), clusterability=diag, report={},
+        long_tail=np.empty(0, np.float32), posterior=posterior, clusterability=diag, report={},
     )
     res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "gamma": sel.gamma,
                    "iterations": sel.state.iterations, "neighbourhood_prior": stage,
