@@ -38,22 +38,11 @@ class JointSelection:
         return Weighting(self.k, self.alpha, self.beta, self.gamma)
 
 
-def select_joint(
-    y: np.ndarray,
-    nbr_ids: np.ndarray,
-    sims: np.ndarray,
-    *,
-    num_classes: int,
-    ks: tuple[int, ...] = (10, 20, 40),
-    alphas: tuple[float, ...] = (0.25, 0.5, 1.0),
-    betas: tuple[float, ...] = (0.0, 10.0),
-    gammas: tuple[float, ...] = (0.0, 2.0),
-    selection_rows: int = 50000,
-    max_iter: int = 100,
-    symmetric: bool = True,
-    seed: int = 0,
-    progress: bool = False,
-) -> JointSelection:
+def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_classes: int,
+                 ks: tuple[int, ...] = (10, 20, 40), alphas: tuple[float, ...] = (0.25, 0.5, 1.0),
+                 betas: tuple[float, ...] = (0.0, 10.0), gammas: tuple[float, ...] = (0.0, 2.0),
+                 selection_rows: int = 50000, max_iter: int = 100, symmetric: bool = True, seed: int = 0,
+                 progress: bool = False) -> JointSelection:
     """Choose the number of neighbours and the neighbour weights by held-out likelihood, then fit every row.
 
     Each candidate ``(k, alpha, beta, gamma)`` is fitted, warm-started from a strong-weight solution, on at most

@@ -239,8 +239,8 @@ def select_fusion(Y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_c
                   seed: int = 0) -> FusionSelection:
     """First stage over ``R`` raters: choose ``k`` and the neighbour weights by held-out likelihood, fit every row.
 
-    As :func:`ds2_hf.curation.model_selection.select_joint`, with ``Y`` (N, R) in place of one rating column: each candidate
-    is fitted on at most ``selection_rows`` random rows and scored by the mean log-likelihood of every row's
+    As :func:`ds2_hf.curation.model_selection.select_joint`, with ``Y`` (N, R) in place of one rating column: each
+    candidate is fitted on at most ``selection_rows`` random rows and scored by the mean log-likelihood of every row's
     ratings predicted from its neighbours alone, against the raters-alone model (:func:`fit_raters`).
     """
     K, (n, R) = num_classes, Y.shape

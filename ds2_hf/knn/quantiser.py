@@ -9,7 +9,8 @@ best of those. The cells are trained in two levels too (k-means of the training 
 parts, then of each part into its share of the cells), followed by ``refine_iter`` k-means steps over all cells
 whose assignments go through the coarse cells; the coarse cells are a k-means of the cell centroids themselves.
 On the public generator's geometry at 1M rows (2,456 cells in 45 groups, 16 probed), this reached recall@40
-0.996 at ``nprobe = 8``, where flat cells reached 0.995 and the two-level training without the k-means steps 0.979. The coarse cells are scored cell by cell with the IVF search's own matrix products
+0.996 at ``nprobe = 8``, where flat cells reached 0.995 and the two-level training without the k-means steps
+0.979. The coarse cells are scored cell by cell with the IVF search's own matrix products
 (:func:`~ds2_hf.knn.ivf.cell_search`), and recall is measured with the same probes as the search, as for flat cells.
 
 Examples

@@ -83,10 +83,10 @@ def generate(args) -> dict:
 
 
 def knn(args) -> dict:
-    from ds2_hf.knn import KnnConfig, build_knn_graph, load_embeddings
+    from ds2_hf.knn import build_knn_graph, load_embeddings
 
     x = load_embeddings(Path(args.data) / "emb_f16.npy")
-    cfg = KnnConfig(max_seconds=args.max_seconds)
+    cfg = _knn_config(args)
     t = time.perf_counter()
     g = build_knn_graph(x, args.k, config=cfg, progress=True)
     out = {"step": "knn", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
@@ -102,17 +102,24 @@ def knn(args) -> dict:
 
 def curate(args) -> dict:
     from ds2_hf.curation import curate_scores
-    from ds2_hf.knn import KnnConfig, load_embeddings
+    from ds2_hf.knn import load_embeddings
 
     d = Path(args.data)
     x = load_embeddings(d / "emb_f16.npy")
     rated, true = np.load(d / "rated.npy").astype(np.int64), np.load(d / "true.npy").astype(np.int64)
     t = time.perf_counter()
-    res = curate_scores(x, rated, progress=True, knn=KnnConfig(max_seconds=args.max_seconds))
+    res = curate_scores(x, rated, progress=True, knn=_knn_config(args))
     return {"step": "curate", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
             "peak_rss_gb": round(rss_gb(), 2), "acc_rated": round(float((rated == true).mean()), 4),
             "acc_curated": round(float((res.curated == true).mean()), 4), "knn": res.report["knn"],
             "timings": res.report["timings"]}
+
+
+def _knn_config(args):
+    from ds2_hf.knn import KnnConfig
+
+    extra = {} if args.max_flat_cells is None else {"max_flat_cells": args.max_flat_cells}
+    return KnnConfig(max_seconds=args.max_seconds, **extra)
 
 
 def main(argv=None) -> int:
@@ -129,6 +136,8 @@ def main(argv=None) -> int:
         s.add_argument("--data", required=True)
         s.add_argument("--k", type=int, default=40)
         s.add_argument("--max-seconds", type=float, default=3600.0)
+        s.add_argument("--max-flat-cells", type=int, default=None,
+                       help="KnnConfig.max_flat_cells: e.g. 1024 makes the 1M graph use the two-level cells of 10M")
         s.add_argument("--compare-in-memory", action="store_true",
                        help="knn: also build the graph from a float32 copy in memory, for the time ratio")
     args = ap.parse_args(argv)
