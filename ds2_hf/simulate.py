@@ -321,18 +321,9 @@ def curation_ceiling(result, ratings, true) -> dict:
     >>> c["acc_ceiling"] > c["acc_rated"]
     True
     """
-    from .curation.joint import (
-        JointState,
-        _e_step,
-        _m_step,
-        _Rows,
-        _rows,
-        neighbour_weights,
-        neighbourhood_prior,
-        posterior_under_prior,
-        reciprocal_weights,
-        shared_neighbours,
-    )
+    from .curation.evidence import EdgeWeights, Evidence, SharedNeighbours, Weighting
+    from .curation.joint import JointModel, JointState
+    from .curation.neighbourhood import neighbourhood_prior, posterior_under_prior
 
     report = result.report or {}
     if report.get("method") != "joint" or result.graph is None:
@@ -351,21 +342,21 @@ def curation_ceiling(result, ratings, true) -> dict:
     k, a, b, c = d["k"], d["alpha"], d["beta"], d.get("gamma", 0.0)
     ids, sims = result.graph.indices[:, :k], result.graph.similarities[:, :k]
     kmax = min(max(cfg["joint_ks"]), result.graph.indices.shape[1])
-    shared = shared_neighbours(result.graph.indices[:, :kmax]) if c else None
+    shared = SharedNeighbours.of(result.graph.indices[:, :kmax]) if c else None
+    weighting = Weighting(k, a, b, c)
     # The curation's own evidence; one M-step on the true scores gives the true p, T and M for it.
-    rows = _rows(y, y, ids, sims, K, a, b, cfg["symmetric"], shared, c)
+    model = JointModel.build(y, y, ids, sims, weighting, num_classes=K, symmetric=cfg["symmetric"], shared=shared)
     onehot = np.eye(K)[true]
-    p, T, M = _m_step(rows, onehot, eps=1e-12)  # the true parameters, barely smoothed
-    log_posterior = _e_step(rows, JointState(T, p, M, onehot), log=True)
+    p, T, M = model.m_step(onehot, eps=1e-12)  # the true parameters, barely smoothed
+    log_posterior = model.e_step(JointState(T, p, M, onehot), log=True)
     posterior = np.exp(log_posterior)
     if d.get("neighbourhood_prior", {}).get("used"):  # the second stage too, on the true-parameter posteriors
-        w = neighbour_weights(sims, ids >= 0, a, b, shared=shared, gamma=c)
-        prior = neighbourhood_prior(JointState(T, p, M, posterior, log_posterior=log_posterior), y, ids, w,
-                                    reciprocal_weights(ids, w, symmetric=cfg["symmetric"]))
+        prior = neighbourhood_prior(JointState(T, p, M, posterior, log_posterior=log_posterior), y, ids,
+                                    EdgeWeights(ids, sims, weighting, shared), symmetric=cfg["symmetric"])
         posterior = posterior_under_prior(prior, T, y)[0]
     ceiling = posterior.argmax(axis=1)
     # The same forward votes with every rated neighbour voting its true score: the graph alone.
-    majority = _Rows.build(y, np.where(y >= 0, true, -1), ids, sims, K, a, b, shared=shared, gamma=c).votes
+    majority = Evidence.build(y, np.where(y >= 0, true, -1), ids, sims, K, weighting, shared=shared).votes
     acc = {"acc_rated": float((y == true).mean()), "acc_curated": float((result.curated == true).mean()),
            "acc_ceiling": float((ceiling == true).mean()),
            "acc_neighbour_majority": float((majority.argmax(axis=1) == true).mean())}

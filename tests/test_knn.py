@@ -32,7 +32,7 @@ def test_exact_matches_brute_force():
     g = build_knn_graph(x, 7, config=KnnConfig(method="exact"), progress=False)
     ids, sims = _brute_force(x, 7)
     assert g.method == "exact" and g.recall is None
-    assert g.indices.shape == (300, 7) and g.indices.dtype == np.int64
+    assert g.indices.shape == (300, 7) and g.indices.dtype == np.int32  # int32 ids below 2**31 rows
     assert g.similarities.shape == (300, 7) and g.similarities.dtype == np.float32
     np.testing.assert_array_equal(g.indices, ids)  # continuous random data: no ties
     np.testing.assert_allclose(g.similarities, sims, atol=1e-5)

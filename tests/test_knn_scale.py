@@ -233,3 +233,27 @@ def test_ivf_starts_with_fewer_probes_when_the_default_does_not_fit(monkeypatch,
     monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 1.0)  # nothing fits: nothing starts
     with pytest.raises(ValueError, match=r"not started: ivf \(nprobe 1\) search estimated"):
         build_knn_graph(x, 5, config=cfg, progress=False)
+
+
+@pytest.mark.slow
+def test_two_level_cells_reach_the_flat_recall():
+    """Beyond ``max_flat_cells`` the cells are found through coarse cells: the graph's recall stays that of flat
+    cells, and the report says how many centroids a query scored."""
+    x = simulate(8000, 16, seed=5).embeddings
+    base = dict(method="ivf", nlist=144, nprobe=8, recall_sample=300, target_recall=0.9)
+    flat = build_knn_graph(x, 10, config=KnnConfig(**base), progress=False)
+    two = build_knn_graph(x, 10, config=KnnConfig(**base, max_flat_cells=64, coarse_nprobe=4), progress=False)
+    assert "coarse_cells" not in flat.info
+    coarse = two.info["coarse_cells"]
+    assert coarse["nlist"] == 12 and coarse["centroids_scored"] < 0.5 * two.info["nlist"]
+    assert two.indices.dtype == np.int32 and (two.indices != np.arange(len(x))[:, None]).all()
+    assert two.recall >= 0.9 and two.recall >= flat.recall - 0.02
+
+
+def test_fixed_size_cells_beyond_a_million_rows():
+    from ds2_hf.knn.ivf import default_nlist
+
+    cfg = KnnConfig()
+    assert default_nlist(250_000, cfg) == 1000  # 2 sqrt(N) below 1M rows
+    assert default_nlist(10_000_000, cfg) == 20_000  # N / cell_size beyond
+    assert default_nlist(10_000_000, KnnConfig(nlist=5000)) == 5000

@@ -58,7 +58,7 @@ class CurationConfig:
     neighbourhood_prior : {"auto", True, False}, default "auto"
         ``"joint"`` only: a second stage that replaces the first stage's product of neighbour votes by a prior
         equal to the similarity-weighted share of each true score among the neighbours' own (leave-this-row-out)
-        posteriors, then refits ``T`` under it (:func:`ds2_hf.curation.joint.fit_neighbourhood`). ``"auto"``
+        posteriors, then refits ``T`` under it (:func:`ds2_hf.curation.neighbourhood.fit_neighbourhood`). ``"auto"``
         keeps it when it predicts held-out ratings better than the first stage; ``True`` always, ``False``
         never. Where kept, it raised accuracy by 0.5-1.9 points on the public generator's draws (BENCHMARKS.md).
     selection_rows : int, default 50000

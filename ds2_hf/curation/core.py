@@ -4,153 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ..duplicates import DuplicateSummary, near_duplicate_groups
-from ..knn import KnnGraph, build_knn_graph, validate_embeddings
+from ..knn import KnnGraph, build_knn_graph
+from ..knn.blocked import as_rows
+from ..validation import rating_codes, validate_ratings  # noqa: F401  (validate_ratings: public here too)
 from .config import CurationConfig
-from .diagnostics import Clusterability, assess_clusterability, check_audit, check_groups
+from .diagnostics import assess_clusterability, check_audit, check_groups
+from .evidence import EdgeWeights
 from .faithful import graph_size_needed, run_faithful
-from .joint import JointSelection, fit_neighbourhood, neighbour_weights, select_joint
 from .long_tail import long_tail_score, reference_long_tail_score
-from .structure import EvidenceStructure, encode_labels, evidence_graph
+from .model_selection import JointSelection, select_joint
+from .neighbourhood import fit_neighbourhood
+from .result import CurationResult, build_report
+from .structure import EvidenceStructure, encode_labels, evidence_graph, extra_depth, prompt_gain
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class CurationResult:
-    """Output of :func:`curate_scores`. Per-row arrays have length ``N``; unrated rows hold ``-1`` / 0.
-
-    Attributes
-    ----------
-    transition_matrix : ndarray (K, K) float64
-        Estimated ``T[i, j] = P(rated = j | true = i)``; rows are true scores and sum to 1.
-    true_prior : ndarray (K,) float64
-        Estimated ``P(true = i)``.
-    curated : ndarray (N,) int64
-        Curated rating in ``0..K-1``; ``-1`` where the row was unrated (left uncurated).
-    confidence : ndarray (N,) float32 in [0, 1]
-        Confidence in the curated rating: the posterior probability of ``curated`` (joint), or the reference's
-        ``P(suggested) * P(mis-rated)`` for flagged rows and 0 otherwise (faithful).
-    misrated : ndarray (N,) bool
-        Flagged as mis-rated (joint: posterior probability that the raw rating is wrong > 0.5; faithful: the
-        reference's Laplace-smoothed flag frequency > 0.5).
-    noise_score : ndarray (N,) float32 in [0, 1]
-        Higher = more likely mis-rated (joint: ``1 - P(true = rated)``; faithful: flag frequency).
-    suggested : ndarray (N,) int64
-        Most likely other score (what a flagged row would become); ``-1`` for unrated rows.
-    long_tail : ndarray (N,) float32
-        Long-tail score, higher = rarer (mean cosine distance to the 10 nearest neighbours; faithful: the
-        reference's rounded ``2 sigmoid(x) - 1``).
-    posterior : ndarray (N, K) float32 or None
-        Joint method: posterior over the true score after the back-off; ``None`` for faithful.
-    clusterability : Clusterability or None
-        The diagnostic (always computed for the joint method; for faithful when ``backoff`` is on).
-    report : dict
-        JSON-serialisable summary: T, priors, counts, flagged / changed, k-NN method and recall, timings,
-        clusterability, config.
-    duplicate_group : ndarray (N,) int64
-        Duplicate group of each row (exact duplicates passed in, joined with near duplicates on the graph),
-        ``-1`` for rows with no duplicate; a selection takes at most one row of a group.
-    graph : KnnGraph
-        The k-NN graph used (reuse it for selection or another curation).
-    details : dict
-        Method-specific details (joint: selected k and weights, every candidate's held-out gain and the
-        neighbourhood-prior stage (used or not, held-out gains of both stages);
-        faithful: HOC loss, sample size, fallback rows).
-    rater_transition_matrices : ndarray (R, K, K) float64 or None
-        Several rating columns only: each rater's estimated ``T_r[z, y] = P(rater r rates y | true = z)``
-        (:mod:`ds2_hf.curation.fused`); ``transition_matrix`` is then that of the raters' majority vote.
-    """
-
-    transition_matrix: np.ndarray
-    true_prior: np.ndarray
-    curated: np.ndarray
-    confidence: np.ndarray
-    misrated: np.ndarray
-    noise_score: np.ndarray
-    suggested: np.ndarray
-    long_tail: np.ndarray
-    posterior: np.ndarray | None
-    clusterability: Clusterability | None
-    report: dict
-    graph: KnnGraph | None = field(default=None, repr=False)
-    details: dict = field(default_factory=dict)
-    duplicate_group: np.ndarray | None = None
-    rater_transition_matrices: np.ndarray | None = None
-
-
-def rating_codes(ratings, n: int, num_classes: int, *, name: str = "ratings") -> np.ndarray:
-    """Ratings as int64 with ``-1`` for missing values (``None`` / NaN / masked / negative-one).
-
-    Checks the shape, the type and the range only (an audit column may rate a few rows with one value).
-
-    Raises
-    ------
-    ValueError
-        Wrong length or shape, non-numeric or non-integer values, values outside ``0..K-1`` (naming rows).
-    """
-    if isinstance(ratings, np.ma.MaskedArray):
-        ratings = ratings.astype(float).filled(np.nan)
-    arr = np.asarray([np.nan if r is None else r for r in ratings] if not isinstance(ratings, np.ndarray) else ratings)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional; got shape {arr.shape}")
-    if len(arr) != n:
-        raise ValueError(
-            f"embeddings have {n} rows but {name} have {len(arr)}; pass one rating (or None) per embedding row"
-        )
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be numbers (or None for unrated rows); got dtype {arr.dtype}")
-    f = arr.astype(np.float64)
-    missing = np.isnan(f) | (f == -1)
-    frac = ~missing & (f != np.round(f))
-    if frac.any():
-        bad = np.flatnonzero(frac)
-        raise ValueError(
-            f"{name} must be integers in 0..{num_classes - 1}; rows {bad[:5].tolist()} hold {f[bad[:5]].tolist()}. "
-            "Round or bin them first (the DS2 scale is 0-5 after compressing 1-10)"
-        )
-    out = np.where(missing, -1, f).astype(np.int64)
-    bad = np.flatnonzero(~missing & ((out < 0) | (out >= num_classes)))
-    if bad.size:
-        raise ValueError(
-            f"{name} must lie in 0..{num_classes - 1} (num_classes={num_classes}); {bad.size} row(s) do not, "
-            f"e.g. rows {bad[:5].tolist()} = {out[bad[:5]].tolist()}. Pass the right num_classes, or compress the "
-            "scale first (ds2_hf.rating compresses 1-10 to 0-5)"
-        )
-    return out
-
-
-def validate_ratings(ratings, n: int, num_classes: int, *, allow_empty_classes: bool = False) -> np.ndarray:
-    """Ratings as int64 with ``-1`` for missing values (``None`` / NaN / masked / negative-one).
-
-    Raises
-    ------
-    ValueError
-        Wrong length, non-integer values, values outside ``0..K-1`` (naming rows), no rated rows, a single
-        rated value, or an empty class (unless ``allow_empty_classes``).
-    """
-    out = rating_codes(ratings, n, num_classes)
-    rated = out[out >= 0]
-    if rated.size == 0:
-        raise ValueError("no row is rated (every rating is missing); rate the dataset first (ds2_hf.Rater)")
-    values = np.unique(rated)
-    if values.size == 1:
-        raise ValueError(
-            f"every rated row has rating {values[0]}: there is no disagreement to curate. Check the rating step"
-        )
-    empty = sorted(set(range(num_classes)) - set(values.tolist()))
-    if empty and not allow_empty_classes:
-        top = int(values.max()) + 1
-        hint = f"if your scale has only {top} classes pass num_classes={top}; " if empty[0] >= top else ""
-        raise ValueError(
-            f"no row is rated {empty} of 0..{num_classes - 1}, so the transition matrix cannot be estimated for "
-            f"{'it' if len(empty) == 1 else 'them'}: {hint}rate more rows, or pass allow_empty_classes=True"
-        )
-    return out
+#: Rows from which the steps after the k-NN graph (model selection, EM, neighbourhood prior) show progress bars.
+BARS_FROM = 200_000
 
 
 def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=None, rater_names=None,
@@ -208,23 +80,11 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
         raise ValueError("rater_names names several raters: pass ratings of shape (N, R), or drop rater_names")
     cfg = CurationConfig.from_options(config, **options)
     t0 = time.perf_counter()
-    x = validate_embeddings(embeddings)
-    n = len(x)
-    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
-    n_rated = int((y >= 0).sum())
-    need = cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
-    if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
-        raise ValueError(
-            f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
-            f"to {need} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k"
-        )
-    if not cfg.allow_empty_classes:
-        validate_ratings(y, n, cfg.num_classes)
-    groups = encode_labels(groups, n, name="groups")
-    duplicates = encode_labels(duplicates, n, name="duplicates")
-    audit = None if audit is None else rating_codes(audit, n, cfg.num_classes, name="audit ratings")
+    x, y, groups, duplicates, audit = _check_inputs(embeddings, ratings, groups, duplicates, audit, cfg)
+    n, n_rated = len(x), int((y >= 0).sum())
+    need = _depth_needed(cfg)
     timings = {}
-    k_graph = min(need + _extra_depth(groups, duplicates, need), n - 1)
+    k_graph = min(need + extra_depth(groups, duplicates, need), n - 1)
     if cfg.method == "faithful" and n_rated == n:  # one graph deep enough for the sampled rounds, built once
         k_graph = max(k_graph, _faithful_graph_k(n, cfg))
     if graph is None or graph.k < k_graph:
@@ -235,62 +95,61 @@ def curate_scores(embeddings, ratings, *, groups=None, duplicates=None, audit=No
         out = _curate_joint(y, evidence, cfg, timings, structure, audit)
     else:
         out = _curate_faithful(x, y, graph, cfg, timings, evidence, structure, audit)
-    t = time.perf_counter()
-    if cfg.method == "faithful":
-        lt = reference_long_tail_score(graph, cfg.long_tail_k, duplicate_quirk=cfg.duplicate_quirk)
-    else:
-        lt = long_tail_score(graph, cfg.long_tail_k)
-    timings["long_tail"] = round(time.perf_counter() - t, 3)
-    out.duplicate_group = duplicates if duplicates is not None else np.full(n, -1, np.int64)
-    if cfg.near_duplicate_threshold is not None:
-        out.duplicate_group = near_duplicate_groups(graph.indices, graph.similarities, exact=duplicates,
-                                                    threshold=cfg.near_duplicate_threshold, groups=groups)
-    timings["total"] = round(time.perf_counter() - t0, 3)
-    out.long_tail = lt
-    out.graph = graph
-    out.report = _report(cfg, y, out, graph, timings)
-    out.report["structure"] = {**structure.to_dict(),
-                               "duplicates": DuplicateSummary.of(out.duplicate_group).to_dict()}
-    logger.info(
-        "curated %d rated rows (%s): %d flagged, %d changed; %s", n_rated, cfg.method,
-        out.report["n_flagged"], out.report["n_changed"],
-        out.clusterability.verdict.split(":")[0] if out.clusterability else "no back-off",
-    )
+    _finish(out, y, graph, structure, cfg, timings, t0)
     return out
 
 
-def _extra_depth(groups: np.ndarray | None, duplicates: np.ndarray | None, need: int) -> int:
-    """Neighbours to search beyond ``need`` so that rows keep their evidence once group-mates and copies go."""
-    extra = 0
-    for codes, cap in ((groups, need), (duplicates, 10)):
-        if codes is not None and (codes >= 0).any():
-            extra += min(int(np.bincount(codes[codes >= 0]).max()) - 1, cap)
-    return extra
+def _depth_needed(cfg: CurationConfig) -> int:
+    return cfg.graph_k if cfg.method == "joint" else max(cfg.long_tail_k, cfg.detect_k)
 
 
-def prompt_gain(y: np.ndarray, groups: np.ndarray, num_classes: int) -> float | None:
-    """How well the other responses to a row's prompt predict its rating: nats per row over the rating marginal.
+def _check_inputs(embeddings, ratings, groups, duplicates, audit, cfg: CurationConfig) -> tuple:
+    """``(x, y, groups, duplicates, audit)`` checked, before any expensive step (:func:`curate_scores`).
 
-    Leave-one-out: each rated row with at least one rated group-mate is predicted by its group-mates' rating
-    counts smoothed with ``K`` pseudo-counts spread as the marginal. ``None`` when no row has a rated group-mate.
+    Memory maps and float16 arrays stay on disk: they are validated and normalised block by block
+    (:func:`~ds2_hf.knn.open_rows`), never copied whole.
     """
-    K = num_classes
-    rated = (y >= 0) & (groups >= 0)
-    if not rated.any():
-        return None
-    r = np.bincount(y[y >= 0], minlength=K) / (y >= 0).sum()
-    counts = np.zeros((int(groups.max()) + 1, K))
-    np.add.at(counts, (groups[rated], y[rated]), 1.0)
-    rows = np.flatnonzero(rated)
-    own = counts[groups[rows]]
-    own[np.arange(len(rows)), y[rows]] -= 1.0
-    others = own.sum(axis=1)
-    keep = others > 0
-    if not keep.any():
-        return None
-    rows, own, others = rows[keep], own[keep], others[keep]
-    p = (own[np.arange(len(rows)), y[rows]] + K * r[y[rows]]) / (others + K)
-    return float(np.mean(np.log(p) - np.log(np.maximum(r[y[rows]], 1e-12))))
+    x = as_rows(embeddings, block=cfg.knn.batch_size, progress=cfg.progress)
+    n = len(x)
+    y = validate_ratings(ratings, n, cfg.num_classes, allow_empty_classes=True)
+    n_rated, need = int((y >= 0).sum()), _depth_needed(cfg)
+    if n_rated <= max(cfg.detect_k, 3) or n <= need // 2:
+        raise ValueError(
+            f"curation needs more rows than neighbours: {n_rated} rated row(s) of {n}, while the k-NN steps use up "
+            f"to {need} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k"
+        )
+    if not cfg.allow_empty_classes:
+        validate_ratings(y, n, cfg.num_classes)
+    groups = encode_labels(groups, n, name="groups")
+    duplicates = encode_labels(duplicates, n, name="duplicates")
+    audit = None if audit is None else rating_codes(audit, n, cfg.num_classes, name="audit ratings")
+    return x, y, groups, duplicates, audit
+
+
+def _finish(out: CurationResult, y, graph: KnnGraph, structure: EvidenceStructure, cfg: CurationConfig,
+            timings: dict, t0: float) -> None:
+    """The long-tail score, the duplicate groups and the report of a curation, set on ``out``."""
+    t = time.perf_counter()
+    if cfg.method == "faithful":
+        out.long_tail = reference_long_tail_score(graph, cfg.long_tail_k, duplicate_quirk=cfg.duplicate_quirk)
+    else:
+        out.long_tail = long_tail_score(graph, cfg.long_tail_k)
+    timings["long_tail"] = round(time.perf_counter() - t, 3)
+    duplicates = structure.duplicates
+    out.duplicate_group = duplicates if duplicates is not None else np.full(len(y), -1, np.int64)
+    if cfg.near_duplicate_threshold is not None:
+        out.duplicate_group = near_duplicate_groups(graph.indices, graph.similarities, exact=duplicates,
+                                                    threshold=cfg.near_duplicate_threshold, groups=structure.groups)
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    out.graph = graph
+    out.report = build_report(cfg, y, out, graph, timings)
+    out.report["structure"] = {**structure.to_dict(),
+                               "duplicates": DuplicateSummary.of(out.duplicate_group).to_dict()}
+    logger.info(
+        "curated %d rated rows (%s): %d flagged, %d changed; %s", int((y >= 0).sum()), cfg.method,
+        out.report["n_flagged"], out.report["n_changed"],
+        out.clusterability.verdict.split(":")[0] if out.clusterability else "no back-off",
+    )
 
 
 def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, structure: EvidenceStructure,
@@ -306,10 +165,10 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
     stage = {"used": False}
     if cfg.neighbourhood_prior is not False:
         t2 = time.perf_counter()
-        ids, sims = graph.indices[:, : sel.k], graph.similarities[:, : sel.k]
-        w = neighbour_weights(sims, ids >= 0, sel.alpha, sel.beta, shared=sel.shared, gamma=sel.gamma)
+        ids = graph.indices[:, : sel.k]
+        w = EdgeWeights(ids, graph.similarities, sel.weighting, sel.shared)
         second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter,
-                                   blocks=[structure.groups, structure.duplicates])
+                                   blocks=[structure.groups, structure.duplicates], progress=_bars(cfg, y))
         per_row2 = second.heldout - log_marginal
         g1, g2 = float(np.mean(per_row[rated])), float(np.mean(per_row2[rated]))
         used = cfg.neighbourhood_prior is True or g2 > g1
@@ -328,9 +187,11 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
                                  latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row,
                                  transition=state.T, prior=state.p, extra=extra)
     gate = diag.gate if cfg.use_backoff else 1.0
-    onehot = np.zeros_like(q)
-    onehot[np.flatnonzero(rated), y[rated]] = 1.0
-    q = np.where(rated[:, None], gate * q + (1.0 - gate) * onehot, q)
+    idx = np.flatnonzero(rated)
+    # q (N, K) float64 is worked on in place from here (no copies at 10M rows): only T and p of the state are kept
+    if gate != 1.0:  # rated rows back off towards their own rating: gate q + (1 - gate) onehot(y), in place
+        q[idx] *= gate
+        q[idx, y[idx]] += 1.0 - gate
     if cfg.curated_value == "expected":
         best = np.clip(np.rint(q @ np.arange(K)), 0, K - 1).astype(np.int64)
     else:
@@ -340,17 +201,17 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
     change = rated & (best != y) & (conf_best >= cfg.threshold)
     curated = np.where(change, best, y)
     curated = np.where(rated, curated, -1)
-    other = q.copy()
-    other[np.flatnonzero(rated), y[rated]] = -1.0
-    suggested = np.where(rated, other.argmax(axis=1), -1)
     confidence = np.where(rated, q[np.arange(len(y)), np.maximum(curated, 0)], 0.0)
+    posterior = q.astype(np.float32)
+    q[idx, y[idx]] = -1.0  # q is done with: the most likely other score
+    suggested = np.where(rated, q.argmax(axis=1), -1)
     misrated = rated & (1.0 - p_raw > 0.5)
     timings["detect"] = round(time.perf_counter() - t_detect, 3)
     res = CurationResult(
         transition_matrix=state.T, true_prior=state.p, curated=curated,
         confidence=confidence.astype(np.float32), misrated=misrated,
         noise_score=np.where(rated, 1.0 - p_raw, 0.0).astype(np.float32), suggested=suggested,
-        long_tail=np.empty(0, np.float32), posterior=q.astype(np.float32), clusterability=diag, report={},
+        long_tail=np.empty(0, np.float32), posterior=posterior, clusterability=diag, report={},
     )
     res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "gamma": sel.gamma,
                    "iterations": sel.state.iterations, "neighbourhood_prior": stage,
@@ -362,7 +223,12 @@ def _select_joint(y: np.ndarray, graph: KnnGraph, cfg: CurationConfig) -> JointS
     return select_joint(y, graph.indices, graph.similarities, num_classes=cfg.num_classes, ks=cfg.joint_ks,
                         alphas=cfg.joint_alphas, betas=cfg.joint_betas, gammas=cfg.joint_gammas,
                         selection_rows=cfg.selection_rows, max_iter=cfg.max_iter, symmetric=cfg.symmetric,
-                        seed=cfg.seed)
+                        seed=cfg.seed, progress=_bars(cfg, y))
+
+
+def _bars(cfg: CurationConfig, y: np.ndarray) -> bool:
+    """Progress bars of the steps after the graph: on pools large enough for them to take a while."""
+    return cfg.progress and len(y) >= BARS_FROM
 
 
 def _faithful_sample_size(n_rated: int, cfg: CurationConfig) -> int:
@@ -426,30 +292,3 @@ def _curate_faithful(x, y, graph: KnnGraph, cfg: CurationConfig, timings: dict, 
     res.details = {"hoc_loss": fr.hoc_loss, "fallback_rows": fr.n_fallback_rows, "graph_k": int(g_r.k),
                      "sample_size": int(ss)}
     return res
-
-
-def _report(cfg: CurationConfig, y: np.ndarray, res: CurationResult, graph: KnnGraph, timings: dict) -> dict:
-    K = cfg.num_classes
-    rated = y >= 0
-    report = {
-        "method": cfg.method,
-        "num_classes": K,
-        "n": int(len(y)),
-        "n_rated": int(rated.sum()),
-        "n_unrated": int((~rated).sum()),
-        "transition_matrix": np.round(res.transition_matrix, 6).tolist(),
-        "true_prior": np.round(res.true_prior, 6).tolist(),
-        "rated_prior": np.round(np.bincount(y[rated], minlength=K) / rated.sum(), 6).tolist(),
-        "counts_raw": np.bincount(y[rated], minlength=K).tolist(),
-        "counts_curated": np.bincount(res.curated[rated], minlength=K).tolist(),
-        "n_flagged": int(res.misrated.sum()),
-        "n_changed": int((res.curated != y)[rated].sum()),
-        "confidence_threshold": cfg.threshold,
-        "backoff": cfg.use_backoff,
-        "knn": graph.summary() if graph is not None else None,
-        "clusterability": res.clusterability.to_dict() if res.clusterability else None,
-        "timings": timings,
-        "config": {k: v for k, v in cfg.to_dict().items() if k != "progress"},
-    }
-    report[cfg.method] = res.details
-    return report

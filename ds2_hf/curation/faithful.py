@@ -129,14 +129,8 @@ def run_faithful(
     L = 2 * n if duplicate_quirk else n
     ss = min(sample_size, int(0.9 * L))
     rng = np.random.default_rng(seed)
-    iterator = range(num_rounds)
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(iterator, desc="HOC rounds", unit="round")
-    counts = []
-    n_fallback = 0
-    for _ in iterator:
+    counts, n_fallback = [], 0
+    for _ in _steps(num_rounds, "HOC rounds", "round", progress):
         S = rng.choice(L, ss, replace=False)
         nb = sample_neighbours(graph, x, S, 2, duplicate_quirk=duplicate_quirk)
         n_fallback += nb.n_fallback
@@ -144,42 +138,17 @@ def run_faithful(
     est = average_counts(counts)
     te = estimate_transition(est, solver=solver, max_step=max_step, lr=lr, seed=int(rng.integers(2**31)))
     T, p = te.T, te.p
+    r = _noise_rates(T, p, np.bincount(y, minlength=K) / n)
 
-    p_org = np.bincount(y, minlength=K) / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        post_diag = np.where(p_org > 0, np.diag(T) * p / p_org, 1.0)  # P(true = c | rated = c)
-    r = 1.0 - np.minimum(post_diag, 1.0)
-    r = np.where(r >= 1.0, 0.95, np.where(r <= 0.0, 0.05, r))
-
-    times = np.zeros(n, np.int64)
-    noisy = np.zeros(n, np.int64)
+    times, noisy = np.zeros(n, np.int64), np.zeros(n, np.int64)
     suggest = np.zeros((n, K), np.int64)
-    iterator = range(num_epochs)
-    if progress:
-        iterator = tqdm(iterator, desc="detection epochs", unit="epoch")
-    for _ in iterator:
+    for _ in _steps(num_epochs, "detection epochs", "epoch", progress):
         S = rng.choice(L, ss, replace=False)
         nb = sample_neighbours(graph, x, S, k - 1, duplicate_quirk=duplicate_quirk)
         n_fallback += nb.n_fallback
         base = S % n
-        ys = y[base]
-        d = 1.0 - nb.sims.astype(np.float64)
-        w_self = 1.0 - (2.0 * d[:, 0] - d[:, 1])
-        cnt = np.zeros((len(S), K))
-        cnt[np.arange(len(S)), ys] += w_self
-        np.add.at(cnt, (np.repeat(np.arange(len(S)), k - 1), y[nb.base].ravel()), (1.0 - d).ravel())
-        q = cnt / np.maximum(np.linalg.norm(cnt, axis=1, keepdims=True), 1e-12)
-        score = -np.log(q[np.arange(len(S)), ys] + 1e-8)
-        pred = cnt.argmax(axis=1)
-        flag = np.zeros(len(S), bool)
-        for c in range(K):
-            cls = ys == c
-            if cls.any():
-                thr = np.percentile(score[cls], 100.0 * (1.0 - r[c]))
-                flag[cls] = score[cls] >= thr
-        seen = np.zeros(n, bool)
-        seen[base] = True
-        times += seen
+        flag, pred = _detect(y, base, nb, k, r, K)
+        times[base] += 1  # a row drawn twice (the doubled pool) counts once, as in the reference
         hit = np.zeros(n, bool)
         hit[base[flag]] = True
         noisy += hit
@@ -193,3 +162,38 @@ def run_faithful(
     suggested = sm.argmax(axis=1)
     confidence = np.where(misrated, sm.max(axis=1) * noise_score, 0.0)
     return FaithfulResult(T, p, te.loss, misrated, noise_score, suggested, confidence, times, n_fallback)
+
+
+def _steps(count: int, desc: str, unit: str, progress: bool):
+    if progress:
+        from tqdm.auto import tqdm
+
+        return tqdm(range(count), desc=desc, unit=unit)
+    return range(count)
+
+
+def _noise_rates(T: np.ndarray, p: np.ndarray, p_org: np.ndarray) -> np.ndarray:
+    """The reference's share of rows to flag per rated class: ``1 - P(true = c | rated = c)``, clipped to
+    [0.05, 0.95]."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        post_diag = np.where(p_org > 0, np.diag(T) * p / p_org, 1.0)  # P(true = c | rated = c)
+    r = 1.0 - np.minimum(post_diag, 1.0)
+    return np.where(r >= 1.0, 0.95, np.where(r <= 0.0, 0.05, r))
+
+
+def _detect(y: np.ndarray, base: np.ndarray, nb, k: int, r: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    """One detection epoch of SimiFeat 'rank': the flags of the sampled rows ``base`` and their neighbour vote."""
+    ys = y[base]
+    d = 1.0 - nb.sims.astype(np.float64)
+    w_self = 1.0 - (2.0 * d[:, 0] - d[:, 1])
+    cnt = np.zeros((len(base), K))
+    cnt[np.arange(len(base)), ys] += w_self
+    np.add.at(cnt, (np.repeat(np.arange(len(base)), k - 1), y[nb.base].ravel()), (1.0 - d).ravel())
+    q = cnt / np.maximum(np.linalg.norm(cnt, axis=1, keepdims=True), 1e-12)
+    score = -np.log(q[np.arange(len(base)), ys] + 1e-8)
+    flag = np.zeros(len(base), bool)
+    for c in range(K):
+        cls = ys == c
+        if cls.any():
+            flag[cls] = score[cls] >= np.percentile(score[cls], 100.0 * (1.0 - r[c]))
+    return flag, cnt.argmax(axis=1)

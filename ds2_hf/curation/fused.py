@@ -17,18 +17,20 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
-
 from dataclasses import replace
 
+import numpy as np
+
 from ..duplicates import DuplicateSummary, near_duplicate_groups
-from ..knn import KnnGraph, build_knn_graph, validate_embeddings
+from ..knn import KnnGraph, build_knn_graph
+from ..knn.blocked import as_rows
 from .config import CurationConfig
 from .diagnostics import Clusterability, check_groups, check_neighbours, check_raters, verdict
 from .fusion import _validate_audit, fuse_ratings, majority_vote, validate_rating_matrix
 from .long_tail import long_tail_score
 from .raters import rater_agreement, summarize_raters, trust_line
-from .structure import EvidenceStructure, encode_labels, evidence_graph
+from .result import CurationResult, build_report
+from .structure import EvidenceStructure, encode_labels, evidence_graph, extra_depth, prompt_gain
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +41,6 @@ def curate_fused(embeddings, ratings, *, groups=None, duplicates=None, audit=Non
 
     Called by :func:`ds2_hf.curation.curate_scores`; see there for the parameters and the result.
     """
-    from .core import CurationResult, _extra_depth, _report
-
     cfg = CurationConfig.from_options(config, **options)
     if cfg.method != "joint":
         raise ValueError(f"method={cfg.method!r} curates one rater; several rating columns are fused by the joint "
@@ -51,20 +51,7 @@ def curate_fused(embeddings, ratings, *, groups=None, duplicates=None, audit=Non
     n = len(Y)
     a = _validate_audit(audit, n, K)
     groups, duplicates = encode_labels(groups, n, name="groups"), encode_labels(duplicates, n, name="duplicates")
-    evidence, structure = graph, EvidenceStructure(groups, duplicates, None, None)
-    if embeddings is not None:
-        x = validate_embeddings(embeddings)
-        if len(x) != n:
-            raise ValueError(f"embeddings have {len(x)} rows but ratings have {n}; pass one rating row per embedding")
-        if n <= cfg.graph_k // 2:
-            raise ValueError(f"curation needs more rows than neighbours: {n} rows, while the k-NN steps use up to "
-                             f"{cfg.graph_k} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k")
-        k_graph = min(cfg.graph_k + _extra_depth(groups, duplicates, cfg.graph_k), n - 1)
-        if graph is None or graph.k < k_graph:
-            graph = build_knn_graph(x, k_graph, config=cfg.knn, progress=cfg.progress)
-        evidence, structure = evidence_graph(graph, groups=groups, duplicates=duplicates, k=min(10, cfg.graph_k))
-    else:
-        graph = evidence = None
+    graph, evidence, structure = _graphs(embeddings, n, groups, duplicates, graph, cfg)
     if groups is not None or duplicates is not None:  # the second stage's leave-one-out is per row only
         cfg = replace(cfg, neighbourhood_prior=False)
     timings = {"knn": round(time.perf_counter() - t0, 3)}
@@ -108,7 +95,7 @@ def curate_fused(embeddings, ratings, *, groups=None, duplicates=None, audit=Non
     names = list(rater_names) if rater_names is not None else [f"rater {r}" for r in range(Y.shape[1])]
     summary = summarize_raters(fused.transition_matrices, fused.true_prior, Y, curated, names=names)
     res.details = {**fused.details, "gate": round(gate, 4)}
-    res.report = _report(cfg, consensus, res, graph, timings)
+    res.report = build_report(cfg, consensus, res, graph, timings)
     res.report["structure"] = {**structure.to_dict(), "duplicates": DuplicateSummary.of(res.duplicate_group).to_dict()}
     res.report["raters"] = {"names": names, "summary": summary, "trust": trust_line(summary),
                             "audit": fused.audit_shift, "embeddings": graph is not None, "gate": round(gate, 4),
@@ -118,10 +105,25 @@ def curate_fused(embeddings, ratings, *, groups=None, duplicates=None, audit=Non
     return res
 
 
+def _graphs(embeddings, n: int, groups, duplicates, graph: KnnGraph | None, cfg: CurationConfig) -> tuple:
+    """``(graph, evidence graph, structure)`` of the embeddings (``None`` graphs without embeddings)."""
+    if embeddings is None:
+        return None, None, EvidenceStructure(groups, duplicates, None, None)
+    x = as_rows(embeddings, block=cfg.knn.batch_size, progress=cfg.progress)
+    if len(x) != n:
+        raise ValueError(f"embeddings have {len(x)} rows but ratings have {n}; pass one rating row per embedding")
+    if n <= cfg.graph_k // 2:
+        raise ValueError(f"curation needs more rows than neighbours: {n} rows, while the k-NN steps use up to "
+                         f"{cfg.graph_k} neighbours; add rows (hundreds at least) or lower joint_ks / long_tail_k")
+    k_graph = min(cfg.graph_k + extra_depth(groups, duplicates, cfg.graph_k), n - 1)
+    if graph is None or graph.k < k_graph:
+        graph = build_knn_graph(x, k_graph, config=cfg.knn, progress=cfg.progress)
+    evidence, structure = evidence_graph(graph, groups=groups, duplicates=duplicates, k=min(10, cfg.graph_k))
+    return graph, evidence, structure
+
+
 def _guard(Y: np.ndarray, fused, structure: EvidenceStructure, consensus: np.ndarray, K: int) -> Clusterability:
     """The guard's checks for several raters: the k-NN gain over the raters alone, and where the raters agree."""
-    from .core import prompt_gain
-
     H = sum(_entropy(Y[:, r], K) for r in range(Y.shape[1]))
     gain = float(fused.details["knn_gain"])
     checks = [check_neighbours(gain, gain, H)]

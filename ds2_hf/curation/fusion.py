@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.special import logsumexp
 
+from ..validation import validate_rating_matrix, validate_ratings  # validate_rating_matrix: re-exported
 from .multirater import (
     FusionSelection,
     FusionState,
@@ -21,48 +22,6 @@ from .multirater import (
     heldout_loglik,
     select_fusion,
 )
-
-
-def validate_rating_matrix(ratings, num_classes: int, *, names=None, allow_empty_classes: bool = False) -> np.ndarray:
-    """Ratings of ``R`` raters as an (N, R) int64 array with ``-1`` where a rater did not rate a row.
-
-    ``ratings`` is (N, R) array-like; ``None`` / NaN / -1 mark missing ratings. Each column is checked as
-    :func:`ds2_hf.curation.validate_ratings` checks one rater, and errors name the column (``names[r]`` or its
-    index).
-
-    Raises
-    ------
-    ValueError
-        Not two-dimensional, a column with no rating or a single rated value, a value outside ``0..K-1`` or not an
-        integer (naming rows), or a score no rater used (unless ``allow_empty_classes``).
-    """
-    from .core import validate_ratings
-
-    if isinstance(ratings, np.ma.MaskedArray):
-        ratings = ratings.astype(float).filled(np.nan)
-    arr = np.asarray(ratings, dtype=object if not isinstance(ratings, np.ndarray) else None)
-    if arr.ndim != 2:
-        raise ValueError(f"ratings of several raters must have shape (N, R); got shape {arr.shape}")
-    names = list(names) if names is not None else [f"rater {r}" for r in range(arr.shape[1])]
-    if len(names) != arr.shape[1]:
-        raise ValueError(f"{len(names)} rater names for {arr.shape[1]} rating columns; pass one name per column")
-    cols = []
-    for r, name in enumerate(names):
-        col = arr[:, r]
-        col = [np.nan if v is None else v for v in col] if col.dtype == object else col
-        try:
-            cols.append(validate_ratings(np.asarray(col, dtype=np.float64), len(arr), num_classes,
-                                         allow_empty_classes=True))
-        except ValueError as err:
-            raise ValueError(f"rating column {name!r}: {err}") from None
-    Y = np.stack(cols, axis=1)
-    empty = sorted(set(range(num_classes)) - set(np.unique(Y[Y >= 0]).tolist()))
-    if empty and not allow_empty_classes:
-        raise ValueError(
-            f"no rater used score(s) {empty} of 0..{num_classes - 1}, so no transition matrix can be estimated for "
-            "them: pass the right num_classes, rate more rows, or pass allow_empty_classes=True"
-        )
-    return Y
 
 
 @dataclass
@@ -160,8 +119,6 @@ def fuse_ratings(ratings, *, graph=None, audit=None, names=None, config=None, **
 def _validate_audit(audit, n: int, K: int) -> np.ndarray | None:
     if audit is None:
         return None
-    from .core import validate_ratings
-
     try:
         return validate_ratings(audit, n, K, allow_empty_classes=True)
     except ValueError as err:

@@ -11,7 +11,7 @@ Each row ``i`` has a latent true score ``z_i``. Where rater ``r`` rated the row,
   matrix ``M_r`` per rater and the neighbour weights ``w_ij`` chosen by the held-out likelihood of each row's
   ratings predicted from its neighbours. Second stage: ``q_i(z) ∝ pi_i(z) prod_r T_r[z, y_ir]``, where ``pi_i`` is
   the weighted mixture of the neighbours' first-stage posteriors with row ``i``'s ratings taken out
-  (:func:`ds2_hf.curation.joint.neighbourhood_prior`); kept when it predicts held-out ratings better.
+  (:func:`ds2_hf.curation.neighbourhood.neighbourhood_prior`); kept when it predicts held-out ratings better.
 * **An audit column** of trusted ratings (people, or a strong model) on a subset: the audited rows' posteriors
   are clamped to the trusted score in every E-step, so they anchor every ``T_r`` (and, through the neighbourhood
   prior, their neighbours). :func:`fuse_ratings` fits once more without them and reports how far they moved
@@ -29,20 +29,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from .joint import (
-    _EPS,
-    JointState,
-    _incoming_edges,
-    _incoming_votes,
-    _log_softmax_rows,
-    _normalise,
-    _Rows,
+from .evidence import (
+    Evidence,
+    Weighting,
+    incoming_edges,
+    incoming_votes,
     neighbour_weights,
-    neighbourhood_prior,
     reciprocal_weights,
     reverse_votes,
     shared_neighbours,
 )
+from .joint import EPS, JointState, log_softmax_rows, normalise
+from .neighbourhood import neighbourhood_prior
 
 
 @dataclass
@@ -94,9 +92,9 @@ class _RaterRows:
 
 
 def _m_step(rows: _RaterRows, q: np.ndarray):
-    p = _normalise(q.sum(axis=0) + _EPS)
-    T = _normalise(np.einsum("nz,rnk->rzk", q, rows.own) + _EPS, axis=2)
-    M = None if rows.votes is None else _normalise(np.einsum("nz,rnk->rzk", q, rows.votes) + _EPS, axis=2)
+    p = normalise(q.sum(axis=0) + EPS)
+    T = normalise(np.einsum("nz,rnk->rzk", q, rows.own) + EPS, axis=2)
+    M = None if rows.votes is None else normalise(np.einsum("nz,rnk->rzk", q, rows.votes) + EPS, axis=2)
     return p, T, M
 
 
@@ -105,7 +103,7 @@ def _clamp(log_q: np.ndarray, audit: np.ndarray | None) -> np.ndarray:
     if audit is None:
         return log_q
     rows = np.flatnonzero(audit >= 0)
-    log_q[rows] = np.log(_EPS**4)
+    log_q[rows] = np.log(EPS**4)
     log_q[rows, audit[rows]] = 0.0
     return log_q
 
@@ -124,7 +122,7 @@ def _em(rows: _RaterRows, q: np.ndarray, *, audit: np.ndarray | None, max_iter: 
         if fit_e and p_used is not None:
             share = e * p_used[None, :] / ((1.0 - e) * rows.prior + e * p_used[None, :])
             e = float(np.clip((q * share).sum(axis=1).mean(), 1e-4, 0.5))
-        log_q, ll = _log_softmax_rows(rows.log_prior(p, M, e) + rows.own_loglik(T))
+        log_q, ll = log_softmax_rows(rows.log_prior(p, M, e) + rows.own_loglik(T))
         log_q = _clamp(log_q, audit)
         q = np.exp(log_q)
         if abs(ll - prev) < tol:
@@ -143,8 +141,8 @@ def _initial(rows: _RaterRows, audit: np.ndarray | None) -> np.ndarray:
     if audit is not None and (audit >= 0).any():
         a = audit >= 0
         K = rows.own.shape[2]
-        p = _normalise(np.bincount(audit[a], minlength=K) + 1.0)
-        T = _normalise(np.einsum("nz,rnk->rzk", np.eye(K)[audit[a]], rows.own[:, a]) + 1.0, axis=2)
+        p = normalise(np.bincount(audit[a], minlength=K) + 1.0)
+        T = normalise(np.einsum("nz,rnk->rzk", np.eye(K)[audit[a]], rows.own[:, a]) + 1.0, axis=2)
         return _warm(_RaterRows(rows.own, None, rows.prior), FusionState(T, p, None, None), audit)
     q = rows.own.sum(axis=0)
     if rows.votes is not None:
@@ -152,12 +150,12 @@ def _initial(rows: _RaterRows, audit: np.ndarray | None) -> np.ndarray:
         q = q + v / np.maximum(v.sum(axis=1, keepdims=True), 1e-12)
     if rows.prior is not None:
         q = q + rows.prior
-    return np.exp(_clamp(np.log(_normalise(q + 1e-3)), audit))
+    return np.exp(_clamp(np.log(normalise(q + 1e-3)), audit))
 
 
 def _warm(rows: _RaterRows, init: FusionState, audit: np.ndarray | None) -> np.ndarray:
     """Posteriors under ``init``'s parameters (one E-step)."""
-    log_q = _log_softmax_rows(rows.log_prior(init.p, init.M, init.violation) + rows.own_loglik(init.T))[0]
+    log_q = log_softmax_rows(rows.log_prior(init.p, init.M, init.violation) + rows.own_loglik(init.T))[0]
     return np.exp(_clamp(log_q, audit))
 
 
@@ -214,9 +212,10 @@ def fit_raters(ratings: np.ndarray, *, num_classes: int, audit: np.ndarray | Non
 
 
 def _rater_rows(Y_rows, Y_pool, ids, sims, K, a, b, c, shared_rows, extras) -> _RaterRows:
-    parts = [_Rows.build(Y_rows[:, r], Y_pool[:, r], ids, sims, K, a, b, extras[r], shared_rows, c)
+    w = Weighting(ids.shape[1], a, b, c)
+    parts = [Evidence.build(Y_rows[:, r], Y_pool[:, r], ids, sims, K, w, shared=shared_rows, extra_votes=extras[r])
              for r in range(Y_pool.shape[1])]
-    return _RaterRows(np.stack([p.own for p in parts]), np.stack([p.votes for p in parts]))
+    return _RaterRows(np.stack([p.own() for p in parts]), np.stack([p.votes for p in parts]))
 
 
 @dataclass
@@ -240,8 +239,8 @@ def select_fusion(Y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_c
                   seed: int = 0) -> FusionSelection:
     """First stage over ``R`` raters: choose ``k`` and the neighbour weights by held-out likelihood, fit every row.
 
-    As :func:`ds2_hf.curation.joint.select_joint`, with ``Y`` (N, R) in place of one rating column: each candidate
-    is fitted on at most ``selection_rows`` random rows and scored by the mean log-likelihood of every row's
+    As :func:`ds2_hf.curation.model_selection.select_joint`, with ``Y`` (N, R) in place of one rating column: each
+    candidate is fitted on at most ``selection_rows`` random rows and scored by the mean log-likelihood of every row's
     ratings predicted from its neighbours alone, against the raters-alone model (:func:`fit_raters`).
     """
     K, (n, R) = num_classes, Y.shape
@@ -253,7 +252,7 @@ def select_fusion(Y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_c
     shared = shared_neighbours(nbr_ids[:, : max(ks)]) if any(gammas) else None
     shared_s = shared[sel] if shared is not None else None
     subset = len(sel) < n
-    edges = [_incoming_edges(Y[:, r], nbr_ids[:, : max(ks)], sel) for r in range(R)] if symmetric and subset \
+    edges = [incoming_edges(Y[:, r], nbr_ids[:, : max(ks)], sel) for r in range(R)] if symmetric and subset \
         else None
     alone_rows = _RaterRows.own_only(Y[sel], K)
     alone = heldout_loglik(alone_rows, fit_raters(Y[sel], num_classes=K, audit=a_sel, max_iter=max_iter))
@@ -261,7 +260,7 @@ def select_fusion(Y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_c
     def rows_for(k, a, b, c) -> _RaterRows:
         extras = [None] * R
         if symmetric:
-            extras = [_incoming_votes(Y[:, r], sims, shared, edges[r], len(sel), K, a, b, c, k) if subset
+            extras = [incoming_votes(Y[:, r], sims, shared, edges[r], len(sel), K, a, b, c, k) if subset
                       else reverse_votes(Y[:, r], nbr_ids[:, :k], sims[:, :k], K, a, b, shared, c)
                       for r in range(R)]
         return _rater_rows(Y[sel], Y, nbr_ids[sel, :k], sims[sel, :k], K, a, b, c, shared_s, extras)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..knn import KnnGraph
+from .evidence import row_blocks
 
 
 def encode_labels(labels, n: int, *, name: str) -> np.ndarray | None:
@@ -175,7 +176,7 @@ def evidence_graph(graph: KnnGraph, *, groups: np.ndarray | None = None, duplica
 class BlockVotes:
     """The votes a row's *block* (itself, its prompt group and its copies) gave each of its neighbours.
 
-    The second stage of the joint model (:func:`ds2_hf.curation.joint.neighbourhood_prior`) forms a row's prior
+    The second stage of the joint model (:func:`ds2_hf.curation.neighbourhood.neighbourhood_prior`) forms a row's prior
     from its neighbours' posteriors with the row's own vote taken out, so the prior never sees the rating it is
     combined with. In a pool with prompt groups or copies that is not enough: the row's group-mates and copies
     are neighbours of its neighbours, and their ratings, which share the row's prompt or text, would reach the
@@ -186,8 +187,10 @@ class BlockVotes:
     ----------
     y : ndarray (N,) int64
         Ratings, ``-1`` = unrated (unrated rows cast no vote).
-    nbr_ids, weights : ndarray (N, k)
-        The evidence graph (``-1`` padding) and its edge weights.
+    nbr_ids : ndarray (N, k)
+        The evidence graph (``-1`` padding).
+    weights : ndarray (N, k) or EdgeWeights
+        Its edge weights, or a :class:`~ds2_hf.curation.evidence.EdgeWeights` that computes them block by block.
     blocks : list of ndarray (N,) int64
         Labelings (``-1`` = none), e.g. prompt groups and duplicate groups.
     num_classes : int
@@ -195,10 +198,12 @@ class BlockVotes:
         Rows also vote for the rows in their own neighbour lists (the reverse edges of the joint model).
     """
 
-    def __init__(self, y: np.ndarray, nbr_ids: np.ndarray, weights: np.ndarray, blocks: list[np.ndarray], *,
+    def __init__(self, y: np.ndarray, nbr_ids: np.ndarray, weights, blocks: list[np.ndarray], *,
                  num_classes: int, symmetric: bool = True) -> None:
         n, k = nbr_ids.shape
         self.K, self.nbr_ids = num_classes, nbr_ids
+        if hasattr(weights, "block"):  # EdgeWeights
+            weights = np.concatenate([weights.block(sl) for sl in row_blocks(n)]) if n else np.zeros((0, k))
         rows = np.repeat(np.arange(n), k)
         ids, w = nbr_ids.ravel(), np.asarray(weights, np.float64).ravel()
         ok = ids >= 0
@@ -249,3 +254,37 @@ def _joint_code(labelings: tuple, n: int) -> np.ndarray:
     """One code per row for the intersection of several labelings; an unlabelled row is a block of its own."""
     cols = [np.where(lab >= 0, lab, int(lab.max()) + 1 + np.arange(n)) for lab in labelings]
     return np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def extra_depth(groups: np.ndarray | None, duplicates: np.ndarray | None, need: int) -> int:
+    """Neighbours to search beyond ``need`` so that rows keep their evidence once group-mates and copies go."""
+    extra = 0
+    for codes, cap in ((groups, need), (duplicates, 10)):
+        if codes is not None and (codes >= 0).any():
+            extra += min(int(np.bincount(codes[codes >= 0]).max()) - 1, cap)
+    return extra
+
+
+def prompt_gain(y: np.ndarray, groups: np.ndarray, num_classes: int) -> float | None:
+    """How well the other responses to a row's prompt predict its rating: nats per row over the rating marginal.
+
+    Leave-one-out: each rated row with at least one rated group-mate is predicted by its group-mates' rating
+    counts smoothed with ``K`` pseudo-counts spread as the marginal. ``None`` when no row has a rated group-mate.
+    """
+    K = num_classes
+    rated = (y >= 0) & (groups >= 0)
+    if not rated.any():
+        return None
+    r = np.bincount(y[y >= 0], minlength=K) / (y >= 0).sum()
+    counts = np.zeros((int(groups.max()) + 1, K))
+    np.add.at(counts, (groups[rated], y[rated]), 1.0)
+    rows = np.flatnonzero(rated)
+    own = counts[groups[rows]]
+    own[np.arange(len(rows)), y[rows]] -= 1.0
+    others = own.sum(axis=1)
+    keep = others > 0
+    if not keep.any():
+        return None
+    rows, own, others = rows[keep], own[keep], others[keep]
+    p = (own[np.arange(len(rows)), y[rows]] + K * r[y[rows]]) / (others + K)
+    return float(np.mean(np.log(p) - np.log(np.maximum(r[y[rows]], 1e-12))))

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from .graph import check_shape, row_norms
+from .graph import check_shape, row_norms, validate_embeddings
 
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
 
@@ -63,6 +63,14 @@ class MappedRows:
 def is_out_of_core(embeddings) -> bool:
     """True for arrays the graph reads in blocks: memory maps and float16 arrays."""
     return isinstance(embeddings, np.memmap) or (isinstance(embeddings, np.ndarray) and embeddings.dtype == np.float16)
+
+
+def as_rows(embeddings, *, block: int = 1 << 18, progress: bool = True, name: str = "embeddings"):
+    """Validated unit rows: :func:`open_rows` for memory maps and float16 arrays (read in blocks, never copied
+    whole), :func:`~ds2_hf.validation.validate_embeddings` (a float32 array) for everything else."""
+    if is_out_of_core(embeddings):
+        return open_rows(embeddings, block=block, progress=progress, name=name)
+    return validate_embeddings(embeddings, name=name)
 
 
 def load_embeddings(path: str | os.PathLike) -> np.ndarray:

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._import_utils import require
-from .blocked import is_out_of_core, open_rows
+from .blocked import MappedRows, is_out_of_core, open_rows
 from .cost import exact_cost, human_seconds, hnsw_bytes, ivf_cost, measured_speed
 from .exact import exact_for_queries, exact_graph, recall
 from .graph import KnnConfig, KnnGraph, check_k, strip_self, validate_embeddings
 from .gpu import make_kernel
 from .hnsw import OverBudget, hnsw_graph, trial
 from . import ivf
-from .ivf import build_ivf, cell_search, probe, search_ivf
+from .ivf import build_ivf, cell_search, search_ivf
 
 logger = logging.getLogger("ds2_hf.knn")
 
@@ -88,6 +88,8 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         Row vectors; they are validated and L2-normalised (a copy is made only when needed). A ``numpy.memmap``
         or a float16 array (e.g. :func:`~ds2_hf.knn.load_embeddings` of a float16 ``.npy``) is read in blocks
         and never copied whole: the out-of-core path for pools whose float32 embeddings do not fit in memory.
+        Rows already checked by :func:`~ds2_hf.knn.open_rows` (a :class:`~ds2_hf.knn.MappedRows`) are used as
+        they are.
     k : int
         Neighbours per point, ``1 <= k < N``.
     config : KnnConfig, optional
@@ -107,9 +109,12 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         or the memory budget (nothing is searched then).
     """
     cfg = config or KnnConfig()
-    out_of_core = is_out_of_core(embeddings)
-    x = open_rows(embeddings, block=cfg.batch_size, progress=progress) if out_of_core else \
-        validate_embeddings(embeddings)
+    out_of_core = isinstance(embeddings, MappedRows) or is_out_of_core(embeddings)
+    if isinstance(embeddings, MappedRows):
+        x = embeddings
+    else:
+        x = open_rows(embeddings, block=cfg.batch_size, progress=progress) if out_of_core else \
+            validate_embeddings(embeddings)
     n, d = x.shape
     check_k(k, n)
     faiss = require("faiss", purpose="the k-NN graph")
@@ -153,14 +158,15 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
     """IVF with ``nprobe`` raised to the target recall within budget; escalate below ``min_recall``."""
     x, k, cfg = job.x, job.k, job.cfg
     n, d = x.shape
-    index = build_ivf(x, cfg, job.rng, progress=job.progress)
+    index = build_ivf(x, cfg, job.rng, progress=job.progress, kernel=job.kernel)
     t_build = time.perf_counter() - job.t0
     q_ids, e_ids = job.recall_sample()
-    nlist, sizes = index.nlist, index.sizes
-    q_probes = probe(x, q_ids, index.centroids, min(cfg.max_nprobe, nlist), cfg.batch_size, ordered=True)
+    nlist, sizes, quantiser = index.nlist, index.sizes, index.quantiser
+    q_probes = quantiser.probe(x, q_ids, min(cfg.max_nprobe, nlist), cfg.batch_size, ordered=True, kernel=job.kernel)
 
     def cost(p):
-        return ivf_cost(n, d, k, p, nlist, float(sizes[q_probes[:, :p]].sum(axis=1).mean()), job.speed())
+        probed = np.where(q_probes[:, :p] >= 0, sizes[q_probes[:, :p]], 0)  # -1: no cell (two-level)
+        return ivf_cost(n, d, k, p, quantiser.scored, float(probed.sum(axis=1).mean()), job.speed())
 
     nprobe = min(cfg.nprobe, nlist)
     steps = []
@@ -186,6 +192,9 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
         nprobe = nxt
     info = {"nlist": nlist, "nprobe": nprobe, "train_size": index.train_size, "recall_sample": int(len(q_ids)),
             "largest_cell": int(sizes.max()), "mean_cell": round(float(sizes.mean()), 1), **base}
+    if quantiser.two_level:
+        info["coarse_cells"] = {"nlist": len(quantiser.coarse), "nprobe": quantiser.coarse_nprobe,
+                                "centroids_scored": round(quantiser.scored, 1)}
     if len(steps) > 1 or rec < cfg.min_recall:
         info["escalation"] = steps
     if rec < cfg.min_recall:

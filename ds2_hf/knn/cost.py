@@ -92,10 +92,12 @@ def exact_cost(n: int, d: int, k: int, speed: float, *, in_memory: bool) -> Cost
     return Cost("exact", float(n) * n * d, held, speed)
 
 
-def ivf_cost(n: int, d: int, k: int, nprobe: int, nlist: int, probed_rows: float, speed: float) -> Cost:
-    """IVF search of ``n`` queries scoring ``nlist`` centroids and ``probed_rows`` cell rows each (mean)."""
-    held = n * nprobe * 4 + n * 16 + min(1 << 30, n * nprobe * (k + 1) * 8) + n * k * 12
-    return Cost(f"ivf (nprobe {nprobe})", IVF_OVERHEAD * float(n) * d * (nlist + probed_rows), held, speed)
+def ivf_cost(n: int, d: int, k: int, nprobe: int, scored: float, probed_rows: float, speed: float) -> Cost:
+    """IVF search of ``n`` queries scoring ``scored`` centroids (``nlist`` for flat cells) and ``probed_rows`` cell
+    rows each (mean)."""
+    ids = n * k * (4 if n < 2**31 else 8)  # int32 ids below 2**31 rows
+    held = n * nprobe * 4 + n * 16 + min(1 << 30, n * nprobe * (k + 1) * 8) + ids + n * k * 4
+    return Cost(f"ivf (nprobe {nprobe})", IVF_OVERHEAD * float(n) * d * (scored + probed_rows), held, speed)
 
 
 def hnsw_bytes(n: int, d: int, m: int, k: int, *, half: bool) -> float:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .._import_utils import require
-from .graph import strip_self
+from .graph import id_dtype, strip_self
 
 
 class CpuKernel:
@@ -32,9 +32,13 @@ class CpuKernel:
 
 
 def search_index(index, x, k: int, batch_size: int, desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Search every row of ``x`` in a faiss ``index`` in batches: ``(ids, sims)``, each (N, k)."""
+    """The ``k`` nearest other rows of every row of ``x`` in a faiss ``index`` over ``x``, searched in batches.
+
+    Returns ``(ids, sims)``, each (N, k): ids of :func:`~ds2_hf.knn.graph.id_dtype`, self stripped batch by batch
+    (:func:`~ds2_hf.knn.graph.strip_self`), so no (N, k + 1) int64 result is ever held.
+    """
     n = len(x)
-    ids = np.empty((n, k), dtype=np.int64)
+    ids = np.empty((n, k), dtype=id_dtype(n))
     sims = np.empty((n, k), dtype=np.float32)
     starts = range(0, n, batch_size)
     if desc and n > batch_size:
@@ -42,9 +46,8 @@ def search_index(index, x, k: int, batch_size: int, desc: str | None = None) -> 
 
         starts = tqdm(starts, desc=desc, unit="batch", total=math.ceil(n / batch_size))
     for s in starts:
-        d, i = index.search(np.ascontiguousarray(x[s : s + batch_size]), k)
-        sims[s : s + batch_size] = d
-        ids[s : s + batch_size] = i
+        d, i = index.search(np.ascontiguousarray(x[s : s + batch_size]), k + 1)
+        ids[s : s + len(i)], sims[s : s + len(i)] = strip_self(i, d, np.arange(s, s + len(i)), k)
     return ids, sims
 
 
@@ -55,9 +58,8 @@ def exact_graph(x, k: int, batch_size: int, kernel, *, progress: bool) -> tuple[
     if isinstance(x, np.ndarray):
         index = kernel.flat_index(x.shape[1])
         index.add(x)
-        ids, sims = search_index(index, x, k + 1, batch_size, "exact k-NN" if progress else None)
-        return strip_self(ids, sims, np.arange(n), k)
-    ids = np.empty((n, k), dtype=np.int64)
+        return search_index(index, x, k, batch_size, "exact k-NN" if progress else None)
+    ids = np.empty((n, k), dtype=id_dtype(n))
     sims = np.empty((n, k), dtype=np.float32)
     starts = range(0, n, batch_size)
     if progress:

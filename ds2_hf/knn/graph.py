@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..validation import as_matrix, row_norms, validate_embeddings  # noqa: F401  (re-exported)
+
 KNN_METHODS = ("auto", "exact", "ivf", "hnsw")
 KNN_DEVICES = ("auto", "cpu", "gpu")
 
@@ -25,7 +27,20 @@ class KnnConfig:
         Work threshold of ``"auto"`` in multiply-adds (``N**2 * d``), about 10 s of exact search on a 2-core CPU
         (50k x 256); above it the IVF search is faster (at 50k x 1024, 9 s against 38 s; BENCHMARKS.md).
     nlist : int, optional
-        IVF cells before splitting; default ``2 * sqrt(N)`` (at most ``N // 39``).
+        IVF cells before splitting; default ``max(2 * sqrt(N), N / cell_size)`` (at most ``N // 39``).
+    cell_size : int, default 500
+        Mean rows per IVF cell beyond 1M rows (below, ``2 * sqrt(N)`` cells hold fewer): fixed-size cells keep a
+        query's cost constant as the pool grows, where cells growing with ``sqrt(N)`` make 10 times the rows cost
+        32 times the search.
+    max_flat_cells : int, default 2048
+        Up to this many cells a query scores every centroid; above, the cells are found through a coarse
+        quantiser of ``sqrt(nlist)`` centroids (:mod:`~ds2_hf.knn.quantiser`): about 1,300 centroid products per
+        query at 10M rows instead of 20,000.
+    coarse_nprobe : int, default 16
+        Coarse cells whose cells a query scores when the quantiser is two-level (raised when needed to hold
+        ``max_nprobe`` cells).
+    refine_iter : int, default 3
+        k-means steps over all cells after the two-level training (two-level quantiser only).
     nprobe : int, default 8
         Cells visited per query at first; doubled while the measured recall is below ``target_recall``, up to
         ``max_nprobe`` (and while the estimated search time stays within ``max_seconds``). The neighbours a
@@ -86,6 +101,10 @@ class KnnConfig:
     method: str = "auto"
     exact_max_work: float = 1e12
     nlist: int | None = None
+    cell_size: int = 500
+    max_flat_cells: int = 2048
+    coarse_nprobe: int = 16
+    refine_iter: int = 3
     nprobe: int = 8
     max_nprobe: int = 128
     target_recall: float = 0.95
@@ -112,6 +131,11 @@ class KnnConfig:
         for name in ("target_recall", "min_recall"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 1]")
+        for name in ("cell_size", "max_flat_cells", "coarse_nprobe", "nprobe", "max_nprobe"):
+            if not (isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) >= 1):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if not (isinstance(self.refine_iter, (int, np.integer)) and self.refine_iter >= 0):
+            raise ValueError(f"refine_iter={self.refine_iter!r} must be an integer >= 0")
         for name in ("max_seconds", "max_memory_gb"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -134,9 +158,9 @@ class KnnGraph:
 
     Attributes
     ----------
-    indices : ndarray of int64, shape (N, k)
+    indices : ndarray of int32 (int64 when N >= 2**31), shape (N, k)
         Neighbour ids, most similar first; self excluded. ``-1`` pads rows with fewer than ``k`` neighbours
-        (only possible when ``N <= k``).
+        (only possible when ``N <= k``). Use :func:`id_dtype` for arrays of ids into the same rows.
     similarities : ndarray of float32, shape (N, k)
         Cosine similarities in [-1, 1], non-increasing along each row.
     method : str
@@ -172,56 +196,20 @@ class KnnGraph:
         return {"method": self.method, "k": int(self.k), "recall": self.recall, **self.info}
 
 
-def validate_embeddings(embeddings, *, normalize: bool = True, name: str = "embeddings") -> np.ndarray:
-    """Check an embedding matrix and return it as C-contiguous float32, unit-normalised rows.
+def id_dtype(n: int) -> np.dtype:
+    """The smallest integer type for row ids of an ``n``-row array (and ``-1`` padding): int32 below 2**31 rows.
 
-    Raises
-    ------
-    ValueError
-        Not two-dimensional, ragged, NaN / inf values or all-zero rows (the message names the first rows).
+    Examples
+    --------
+    >>> id_dtype(10_000_000), id_dtype(3_000_000_000)
+    (dtype('int32'), dtype('int64'))
     """
-    try:
-        x = np.asarray(embeddings, dtype=np.float32)
-    except ValueError as err:  # ragged lists
-        raise ValueError(
-            f"{name} have mixed dimensions (rows of different lengths); every row must have the same length. "
-            "Re-embed with one model, or cast the column to a fixed-length feature."
-        ) from err
-    check_shape(x, name)
-    norms = row_norms(x, name=name)
-    if normalize and not np.allclose(norms, 1.0, atol=1e-4):  # unit rows already (the usual case): no copy
-        x = x / norms[:, None]
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.dtype(np.int32) if n < 2**31 else np.dtype(np.int64)
 
 
 def check_shape(x: np.ndarray, name: str = "embeddings") -> None:
-    """Raise a ``ValueError`` unless ``x`` is a non-empty (N, d) array."""
-    if x.dtype == object or x.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (N, d); got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{name} are empty (0 rows)")
-
-
-def row_norms(x: np.ndarray, *, offset: int = 0, name: str = "embeddings") -> np.ndarray:
-    """L2 norms (float32) of the rows of ``x``; ``ValueError`` naming rows with NaN / inf or all zeros.
-
-    ``offset`` is the dataset row of ``x[0]`` (for messages about a block of a larger array).
-    """
-    finite = np.isfinite(x).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite) + offset
-        raise ValueError(
-            f"{name} contain NaN or inf in {bad.size} row(s), e.g. rows {bad[:5].tolist()}; re-embed those rows "
-            "or drop them before curation"
-        )
-    norms = np.linalg.norm(x, axis=1).astype(np.float32)
-    if (norms == 0).any():
-        bad = np.flatnonzero(norms == 0) + offset
-        raise ValueError(
-            f"{name} have {bad.size} all-zero row(s), e.g. rows {bad[:5].tolist()} (often empty texts); "
-            "give them text or drop them before curation"
-        )
-    return norms
+    """Raise an :class:`~ds2_hf.validation.InputError` unless ``x`` is a non-empty numeric (N, d) array (not copied)."""
+    as_matrix(x, name=name, dtype=None)
 
 
 def strip_self(ids: np.ndarray, sims: np.ndarray, query_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

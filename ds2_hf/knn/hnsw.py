@@ -113,9 +113,8 @@ def hnsw_graph(x, k: int, cfg: KnnConfig, q_ids: np.ndarray, e_ids: np.ndarray, 
         raise OverBudget(f"searching all rows at efSearch {ef} would take about "
                          f"{per_query * len(x):.0f} s, past the time budget")
     index.hnsw.efSearch = ef
-    ids, sims = search_index(index, x, k + 1, cfg.batch_size, "HNSW k-NN" if progress else None)
+    ids, sims = search_index(index, x, k, cfg.batch_size, "HNSW k-NN" if progress else None)
     del index
-    ids, sims = strip_self(ids, sims, np.arange(len(x)), k)
     if half or not isinstance(x, np.ndarray):  # float16 storage: recompute the similarities exactly, in blocks
         for s in range(0, len(x), cfg.batch_size):
             rows = x[s : s + cfg.batch_size]

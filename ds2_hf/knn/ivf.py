@@ -16,53 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._import_utils import require
-from .graph import KnnConfig, strip_self
+from .graph import KnnConfig, id_dtype, strip_self
+from .quantiser import Quantiser, train_quantiser
 
 _BLOCK = 1 << 23  # score-matrix elements per matrix product of the IVF search (32 MB of float32)
 _CANDIDATE_BYTES = 1 << 30  # candidates held at once by the IVF search; more queries are searched in parts
-
-
-def kmeans(x: np.ndarray, k: int, niter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical k-means with faiss: centroids (k, d) float32 unit rows and the assignment (len(x),) int64."""
-    faiss = require("faiss", purpose="the k-NN graph")
-    km = faiss.Kmeans(x.shape[1], k, niter=niter, spherical=True, seed=seed,
-                      max_points_per_centroid=max(1, -(-len(x) // k)), verbose=False)
-    km.train(x)
-    return np.ascontiguousarray(km.centroids, dtype=np.float32), km.index.search(x, 1)[1][:, 0]
-
-
-def train_centroids(x, nlist: int, train_n: int, cfg: KnnConfig, rng) -> np.ndarray:
-    """Cell centroids (unit rows): spherical k-means of a random sample, with oversized cells split.
-
-    Sentence embeddings are anisotropic, and k-means tends to gather the diffuse points of many clusters into
-    a few cells near their common direction (on the public benchmark geometry at 300k x 1024 the largest cell
-    held 42 times the mean, and the search cost 13 times that of balanced cells). The cost of a cell grows with
-    the square of its size, so a cell holding more than ``max_cell_factor`` times the mean share of the sample
-    is re-clustered, on its own sample points, into cells of about the mean size (up to three rounds).
-    """
-    n = len(x)
-    train = x[np.sort(rng.choice(n, train_n, replace=False))] if train_n < n else x[:]
-    cents, assign = kmeans(train, nlist, cfg.kmeans_iter, cfg.seed)
-    mean = train_n / nlist
-    for _ in range(3):
-        sizes = np.bincount(assign, minlength=len(cents))
-        big = np.flatnonzero(sizes > cfg.max_cell_factor * mean)
-        if not big.size:
-            break
-        small = np.ones(len(cents), dtype=bool)
-        small[big] = False
-        renumber = np.cumsum(small) - 1  # kept cells keep their order; split cells are appended below
-        parts, new_assign, next_id = [cents[small]], renumber[assign], int(small.sum())
-        for c in big:
-            rows = np.flatnonzero(assign == c)
-            n_sub = max(2, min(math.ceil(sizes[c] / mean), len(rows) // 39))  # faiss wants >= 39 points per centroid
-            sub, sub_assign = kmeans(train[rows], n_sub, cfg.kmeans_iter, cfg.seed)
-            parts.append(sub)
-            new_assign[rows] = next_id + sub_assign
-            next_id += len(sub)
-        cents, assign = np.concatenate(parts), new_assign
-    return cents
 
 
 def group(labels: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,36 +31,8 @@ def group(labels: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     return order, offsets
 
 
-def probe(x, rows: np.ndarray | None, centroids: np.ndarray, nprobe: int, block: int,
-           *, ordered: bool = False, desc: str | None = None) -> np.ndarray:
-    """The ``nprobe`` cells of highest centroid similarity of each row (``rows=None``: every row), int32.
-
-    Column 0 is always the most similar cell (the row's own cell); the others are in order only with
-    ``ordered``.
-    """
-    n = len(x) if rows is None else len(rows)
-    nprobe = min(nprobe, len(centroids))
-    out = np.empty((n, nprobe), dtype=np.int32)
-    starts = range(0, n, block)
-    if desc:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=desc, unit="block", total=math.ceil(n / block))
-    for s in starts:
-        sc = (x[s : s + block] if rows is None else x[rows[s : s + block]]) @ centroids.T
-        if ordered or nprobe == len(centroids):
-            top = np.argsort(-sc, axis=1, kind="stable")[:, :nprobe]
-        else:
-            top = np.argpartition(-sc, nprobe - 1, axis=1)[:, :nprobe]
-            first = np.take_along_axis(sc, top, 1).argmax(axis=1)  # move the own cell to column 0
-            r = np.arange(len(top))
-            top[r, first], top[r, 0] = top[r, 0], top[r, first]
-        out[s : s + block] = top
-    return out
-
-
 def cell_search(x, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray, probes: np.ndarray, k: int,
-                *, max_block: int, kernel, desc: str | None = None):
+                *, max_block: int, kernel, desc: str | None = None, base=None):
     """Top-``k`` inner products of each query among the points of its probed cells (self included).
 
     The work is organised by cell, not by query: the queries probing a cell are gathered into one matrix and
@@ -110,14 +40,21 @@ def cell_search(x, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray
     in a slot of its own, and one top-``k`` over a query's slots merges them at the end. This is the same
     candidate set as a per-query inverted-file scan, computed at matrix-product speed.
 
+    The queries are the rows ``x[queries]``; the cells hold rows of ``base`` (default: ``x`` itself, the
+    all-pairs graph; the two-level quantiser passes the cell centroids, :mod:`~ds2_hf.knn.quantiser`).
+
     Returns ``(ids, sims)``, each (len(queries), k), most similar first; ``-1`` pads rows whose probed cells
-    hold fewer than ``k`` points.
+    hold fewer than ``k`` points. A probe of ``-1`` is no cell.
     """
+    base = x if base is None else base
+    if (probes < 0).any():  # fewer cells than probe columns (a two-level quantiser): an empty cell stands in
+        probes = np.where(probes < 0, len(offsets) - 1, probes)
+        offsets = np.append(offsets, offsets[-1])
     nq, nprobe = probes.shape
     by_cell, qoff = group(probes.ravel(), len(offsets) - 1)  # (query, probe rank) pairs grouped by cell
     # Each (query, probe rank) pair owns one slot of k candidates; one top-k over the slots merges them.
     cand_s = np.full((nq * nprobe, k), -np.inf, dtype=np.float32)
-    cand_i = np.full((nq * nprobe, k), -1, dtype=np.int32 if len(x) < 2**31 else np.int64)
+    cand_i = np.full((nq * nprobe, k), -1, dtype=id_dtype(len(base)))
     cells = np.flatnonzero((np.diff(qoff) > 0) & (np.diff(offsets) > 0))
     if desc:
         from tqdm.auto import tqdm
@@ -125,7 +62,7 @@ def cell_search(x, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray
         cells = tqdm(cells, desc=desc, unit="cell")
     for c in cells:
         mem = members[offsets[c] : offsets[c + 1]]
-        xc = np.ascontiguousarray(x[mem])
+        xc = np.ascontiguousarray(base[mem])
         kc = min(k, len(mem))
         slots = by_cell[qoff[c] : qoff[c + 1]]
         step = max(1, min(max_block // len(mem), max_block // xc.shape[1]))  # bounds scores and gathered queries
@@ -136,7 +73,7 @@ def cell_search(x, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray
             cand_i[sl, :kc] = mem[i_]
     cand_s = cand_s.reshape(nq, nprobe * k)
     cand_i = cand_i.reshape(nq, nprobe * k)
-    ids = np.empty((nq, k), dtype=np.int64)
+    ids = np.empty((nq, k), dtype=id_dtype(len(base)))
     sims = np.empty((nq, k), dtype=np.float32)
     rows = max(1, max_block // (nprobe * k))  # merge in row blocks: no full-size index temporaries
     for r in range(0, nq, rows):
@@ -152,10 +89,11 @@ def cell_search(x, members: np.ndarray, offsets: np.ndarray, queries: np.ndarray
 
 @dataclass
 class IvfIndex:
-    """Trained cells: ``centroids`` (nlist, d) unit rows; cell ``c`` holds ``members[offsets[c]:offsets[c + 1]]``
-    (the rows whose most similar centroid is ``c``); ``probes`` the first ``nprobe`` cells of every row."""
+    """Trained cells: ``quantiser`` (the centroids, :mod:`~ds2_hf.knn.quantiser`); cell ``c`` holds
+    ``members[offsets[c]:offsets[c + 1]]`` (the rows whose most similar centroid is ``c``); ``probes`` the first
+    ``nprobe`` cells of every row."""
 
-    centroids: np.ndarray
+    quantiser: Quantiser
     members: np.ndarray
     offsets: np.ndarray
     probes: np.ndarray
@@ -164,25 +102,36 @@ class IvfIndex:
 
     @property
     def nlist(self) -> int:
-        return len(self.centroids)
+        return self.quantiser.nlist
 
     @property
     def sizes(self) -> np.ndarray:
         return np.diff(self.offsets)
 
 
-def build_ivf(x, cfg: KnnConfig, rng, *, progress: bool) -> IvfIndex:
+def default_nlist(n: int, cfg: KnnConfig) -> int:
+    """Cells of the IVF search: ``cfg.nlist``, else ``max(2 sqrt(N), N / cell_size)`` (at most ``N // 39``)."""
+    nlist = cfg.nlist or max(1, int(2 * math.sqrt(n)), n // cfg.cell_size)
+    return max(1, min(nlist, n // 39))
+
+
+def build_ivf(x, cfg: KnnConfig, rng, *, progress: bool, kernel=None) -> IvfIndex:
     """Train the cells on a sample of ``x`` (array or :class:`~ds2_hf.knn.blocked.MappedRows`) and assign every row."""
     t0 = time.perf_counter()
     n = len(x)
-    nlist = cfg.nlist or max(1, int(2 * math.sqrt(n)))
-    nlist = max(1, min(nlist, n // 39))
+    nlist = default_nlist(n, cfg)
     train_n = min(n, cfg.train_size or 40 * nlist)
-    centroids = train_centroids(x, nlist, train_n, cfg, rng)
-    probes = probe(x, None, centroids, min(cfg.nprobe, len(centroids)), cfg.batch_size,
-                   desc="IVF cell assignment" if progress and n > 4 * cfg.batch_size else None)
-    members, offsets = group(probes[:, 0], len(centroids))
-    return IvfIndex(centroids, members, offsets, probes, int(train_n), time.perf_counter() - t0)
+    quantiser = train_quantiser(x, nlist, train_n, cfg, rng, kernel=kernel)
+    probes = quantiser.probe(x, None, min(cfg.nprobe, quantiser.nlist), _probe_block(quantiser, cfg),
+                             desc="IVF cell assignment" if progress and n > 4 * cfg.batch_size else None,
+                             kernel=kernel)
+    members, offsets = group(probes[:, 0], quantiser.nlist)
+    return IvfIndex(quantiser, members, offsets, probes, int(train_n), time.perf_counter() - t0)
+
+
+def _probe_block(quantiser: Quantiser, cfg: KnnConfig) -> int:
+    """Rows probed at once: ``batch_size`` (flat), four times that through the coarse cells."""
+    return 4 * cfg.batch_size if quantiser.two_level else cfg.batch_size
 
 
 def search_ivf(x, index: IvfIndex, nprobe: int, k: int, cfg: KnnConfig, kernel, *, progress: bool):
@@ -196,11 +145,11 @@ def search_ivf(x, index: IvfIndex, nprobe: int, k: int, cfg: KnnConfig, kernel, 
 
     n = len(x)
     if index.probes.shape[1] < nprobe:
-        index.probes = probe(x, None, index.centroids, nprobe, cfg.batch_size,
-                             desc="IVF probes" if progress and n > 4 * cfg.batch_size else None)
+        index.probes = index.quantiser.probe(x, None, nprobe, _probe_block(index.quantiser, cfg), kernel=kernel,
+                                             desc="IVF probes" if progress and n > 4 * cfg.batch_size else None)
     part = max(1, _CANDIDATE_BYTES // (nprobe * (k + 1) * 8))
     starts = range(0, n, part)
-    ids = np.empty((n, k), dtype=np.int64)
+    ids = np.empty((n, k), dtype=id_dtype(n))
     sims = np.empty((n, k), dtype=np.float32)
     for i, a in enumerate(starts):
         b = min(a + part, n)

@@ -11,6 +11,16 @@ Three steps, each its own process so that each peak RSS is its own:
     # 3. the default curation on the memory-mapped embeddings, accuracy against the ground truth
     python scripts/bench/bench_scale_out.py curate --data /data/g10m
 
+The issue-17 targets, each run alone on the machine (2 cores, 24 GB): 10M x 256 curated within 60 min and 20 GB
+peak RSS, its accuracy no more than 0.5 points below the same generator's 1M figure; 1M x 1024 within 10 min:
+
+    python scripts/bench/bench_scale_out.py generate --n 1000000 --dim 256 --out /data/g1m
+    python scripts/bench/bench_scale_out.py curate --data /data/g1m            # the 1M accuracy to compare with
+    python scripts/bench/bench_scale_out.py generate --n 10000000 --dim 256 --out /data/g10m
+    python scripts/bench/bench_scale_out.py curate --data /data/g10m
+    python scripts/bench/bench_scale_out.py generate --n 1000000 --dim 1024 --out /data/g1m1024
+    python scripts/bench/bench_scale_out.py curate --data /data/g1m1024
+
 ``synth`` is the public generator ``../shared/bench/synth.py`` (gpt-like noise, seed 0; ``ds2_hf.simulate``
 when absent); ``isotropic`` is unit Gaussian noise written block by block (no structure: the worst case for
 approximate search), with ratings drawn through the gpt-like matrix from a random true score. Every step prints
@@ -73,10 +83,10 @@ def generate(args) -> dict:
 
 
 def knn(args) -> dict:
-    from ds2_hf.knn import KnnConfig, build_knn_graph, load_embeddings
+    from ds2_hf.knn import build_knn_graph, load_embeddings
 
     x = load_embeddings(Path(args.data) / "emb_f16.npy")
-    cfg = KnnConfig(max_seconds=args.max_seconds)
+    cfg = _knn_config(args)
     t = time.perf_counter()
     g = build_knn_graph(x, args.k, config=cfg, progress=True)
     out = {"step": "knn", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
@@ -92,17 +102,24 @@ def knn(args) -> dict:
 
 def curate(args) -> dict:
     from ds2_hf.curation import curate_scores
-    from ds2_hf.knn import KnnConfig, load_embeddings
+    from ds2_hf.knn import load_embeddings
 
     d = Path(args.data)
     x = load_embeddings(d / "emb_f16.npy")
     rated, true = np.load(d / "rated.npy").astype(np.int64), np.load(d / "true.npy").astype(np.int64)
     t = time.perf_counter()
-    res = curate_scores(x, rated, progress=True, knn=KnnConfig(max_seconds=args.max_seconds))
+    res = curate_scores(x, rated, progress=True, knn=_knn_config(args))
     return {"step": "curate", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
             "peak_rss_gb": round(rss_gb(), 2), "acc_rated": round(float((rated == true).mean()), 4),
             "acc_curated": round(float((res.curated == true).mean()), 4), "knn": res.report["knn"],
             "timings": res.report["timings"]}
+
+
+def _knn_config(args):
+    from ds2_hf.knn import KnnConfig
+
+    extra = {} if args.max_flat_cells is None else {"max_flat_cells": args.max_flat_cells}
+    return KnnConfig(max_seconds=args.max_seconds, **extra)
 
 
 def main(argv=None) -> int:
@@ -119,6 +136,8 @@ def main(argv=None) -> int:
         s.add_argument("--data", required=True)
         s.add_argument("--k", type=int, default=40)
         s.add_argument("--max-seconds", type=float, default=3600.0)
+        s.add_argument("--max-flat-cells", type=int, default=None,
+                       help="KnnConfig.max_flat_cells: e.g. 1024 makes the 1M graph use the two-level cells of 10M")
         s.add_argument("--compare-in-memory", action="store_true",
                        help="knn: also build the graph from a float32 copy in memory, for the time ratio")
     args = ap.parse_args(argv)

@@ -1,17 +1,15 @@
 import numpy as np
 import pytest
 
-from ds2_hf.curation.joint import (
-    _incoming_edges,
-    _incoming_votes,
-    fit_degenerate,
-    fit_joint,
-    heldout_loglik,
+from ds2_hf.curation.evidence import (
+    incoming_edges,
+    incoming_votes,
     neighbour_weights,
     reverse_votes,
-    select_joint,
     shared_neighbours,
 )
+from ds2_hf.curation.joint import fit_degenerate, fit_joint, heldout_loglik
+from ds2_hf.curation.model_selection import select_joint
 from ds2_hf.knn import build_knn_graph
 
 
@@ -108,9 +106,9 @@ def test_reverse_votes_of_a_row_subset_equal_the_full_votes(sim_gpt, gamma):
     np.testing.assert_allclose(part, full[targets], rtol=1e-12)
     assert full.sum() > 0
     # the edge list of the deepest graph serves shallower candidates (what select_joint does on a row sample)
-    edges = _incoming_edges(y, g.indices, targets)
+    edges = incoming_edges(y, g.indices, targets)
     short = reverse_votes(y, g.indices[:, :4], g.similarities[:, :4], 6, 0.5, 10.0, snn, gamma)
-    np.testing.assert_allclose(_incoming_votes(y, g.similarities, snn, edges, 300, 6, 0.5, 10.0, gamma, 4),
+    np.testing.assert_allclose(incoming_votes(y, g.similarities, snn, edges, 300, 6, 0.5, 10.0, gamma, 4),
                                short[targets], rtol=1e-12)
 
 

@@ -4,20 +4,17 @@ import numpy as np
 import pytest
 
 from ds2_hf.curation import curate_scores
-from ds2_hf.curation.joint import (
-    JointState,
-    _e_step,
-    _rows,
-    fit_joint,
-    fit_neighbourhood,
-    neighbour_weights,
-    neighbourhood_prior,
-    reciprocal_weights,
-    select_joint,
-    shared_neighbours,
-)
+from ds2_hf.curation.evidence import Weighting, neighbour_weights, reciprocal_weights, shared_neighbours
+from ds2_hf.curation.joint import JointModel, JointState, fit_joint
+from ds2_hf.curation.model_selection import select_joint
+from ds2_hf.curation.neighbourhood import fit_neighbourhood, neighbourhood_prior
 from ds2_hf.knn import build_knn_graph
 from ds2_hf.simulate import simulate
+
+
+def _model(y, ids, sims, a, b, shared, gamma):
+    return JointModel.build(y, y, ids, sims, Weighting(ids.shape[1], a, b, gamma), num_classes=6, symmetric=True,
+                            shared=shared)
 
 
 def _brute_reciprocal(ids, w, symmetric):
@@ -59,13 +56,13 @@ def test_prior_removes_exactly_the_rows_own_vote(sim_gpt, gamma):
     for i in (0, 1, 5, 11, 37):  # 0 and 11 are unrated
         y_wo = y.copy()
         y_wo[i] = -1
-        q_wo = _e_step(_rows(y_wo, y_wo, ids, sims, 6, a, b, True, shared, gamma), st)
+        q_wo = _model(y_wo, ids, sims, a, b, shared, gamma).e_step(st)
         expected = (w[i, :, None] * q_wo[ids[i]]).sum(0) / w[i].sum()
         np.testing.assert_allclose(prior[i], expected, atol=1e-5)
     # and it does not depend on y_i: changing it leaves pi_i unchanged
     y2 = y.copy()
     y2[5] = (y[5] + 3) % 6
-    st2 = JointState(st.T, st.p, st.M, _e_step(_rows(y2, y2, ids, sims, 6, a, b, True, shared, gamma), st))
+    st2 = JointState(st.T, st.p, st.M, _model(y2, ids, sims, a, b, shared, gamma).e_step(st))
     prior2 = neighbourhood_prior(st2, y2, ids, w, reciprocal_weights(ids, w))
     np.testing.assert_allclose(prior2[5], prior[5], atol=1e-9)
     assert not np.allclose(prior2[ids[5, 0]], prior[ids[5, 0]])  # a neighbour's prior does see y_5

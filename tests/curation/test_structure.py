@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from ds2_hf.curation import curate_scores
-from ds2_hf.curation.joint import fit_joint, neighbour_weights, neighbourhood_prior, reciprocal_weights
+from ds2_hf.curation.evidence import neighbour_weights, reciprocal_weights
+from ds2_hf.curation.joint import fit_joint
+from ds2_hf.curation.neighbourhood import neighbourhood_prior
 from ds2_hf.curation.structure import BlockVotes, drop_edges, encode_labels, evidence_graph
 from ds2_hf.knn import KnnGraph, build_knn_graph
 from ds2_hf.simulate import simulate, simulate_multi_response
