@@ -14,6 +14,7 @@ glyph no installed font has is logged once with that install command.
 function                                figure
 ======================================  ====================================================================
 :func:`plot_transition_matrix`          the K x K score transition matrix T as an annotated heatmap
+:func:`plot_rater_matrices`             several raters' transition matrices side by side, one colour scale
 :func:`plot_rating_distributions`       rating counts per score: raw vs curated (or any labelled series)
 :func:`plot_long_tail`                  histogram of long-tail scores, pool vs selected, with the selection cut
 :func:`plot_composition`                share of each source / category in the pool vs the selected subset
@@ -23,8 +24,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from ds2_hf import plots
->>> fig = plots.plot_transition_matrix(np.eye(3) * 0.8 + 0.2 / 3)
->>> png = plots.save_png(fig, "/tmp/T.png")
+>>> png = plots.save_png(plots.plot_transition_matrix(np.eye(3) * 0.8 + 0.2 / 3), "/tmp/T.png")
 """
 
 from __future__ import annotations
@@ -40,16 +40,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "plot_transition_matrix",
-    "plot_rating_distributions",
-    "plot_long_tail",
-    "plot_composition",
-    "save_png",
-    "png_bytes",
-    "plot_rater_matrices",
-    "font_families",
-]
+__all__ = ["plot_transition_matrix", "plot_rater_matrices", "plot_rating_distributions", "plot_long_tail",
+           "plot_composition", "save_png", "png_bytes", "font_families"]
 
 #: Fonts tried, in order, for glyphs DejaVu Sans lacks (those installed are used; the first covers all of CJK).
 CJK_FAMILIES = (
@@ -154,12 +146,12 @@ def plot_transition_matrix(
 
 def _matrix_panel(ax, matrix: np.ndarray, labels: Sequence[str], *, xlabel: str, title: str, small: bool = False):
     """One transition-matrix heatmap on ``ax`` (rows: true score, columns: rated score, colour scale 0-1)."""
+    tick, label, head = ({"fontsize": size} if small else {} for size in (7, 8, 9))
     im = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-    ticks = {"fontsize": 7} if small else {}
-    ax.set_xticks(range(len(labels)), labels, **ticks)
-    ax.set_yticks(range(len(labels)), labels, **ticks)
-    ax.set_xlabel(xlabel, **({"fontsize": 8} if small else {}))
-    ax.set_title(title, **({"fontsize": 9} if small else {}))
+    ax.set_xticks(range(len(labels)), labels, **tick)
+    ax.set_yticks(range(len(labels)), labels, **tick)
+    ax.set_xlabel(xlabel, **label)
+    ax.set_title(title, **head)
     return im
 
 
