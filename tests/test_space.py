@@ -3,6 +3,7 @@ and select again, downloads), then one end-to-end launch on 127.0.0.1. tests/bro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 
@@ -149,17 +150,18 @@ def test_oversized_uploads_state_the_limit(space, pool, tmp_path, monkeypatch):
         space.data.load_pool(str(path))
 
 
-def test_the_app_shows_upload_errors_as_messages(space, tmp_path):
-    import gradio as gr
-
+def test_the_app_shows_upload_errors_as_messages(space, session, tmp_path):
     (tmp_path / "empty.jsonl").write_bytes(b"")
-    with pytest.raises(gr.Error) as err:
-        space.app._run(str(tmp_path / "empty.jsonl"), "rating", "", 10, 500, "default", 0)
-    assert "'empty.jsonl' is empty (0 bytes)" in err.value.message and err.value.duration is None
+    previous = dataclasses.replace(session, workdir=str(tmp_path / "previous"))
+    (tmp_path / "previous").mkdir()
+    summary, *results = space.app._run(str(tmp_path / "empty.jsonl"), "rating", "", 10, 500, "default", 0, False,
+                                       previous)
+    assert summary.startswith(f"### {space.app.ERROR_TITLE}") and "'empty.jsonl' is empty (0 bytes)" in summary
+    assert results == [None] * 9  # the previous results are cleared, the session ends
+    assert not (tmp_path / "previous").exists()  # with its downloads
     (tmp_path / "qa.csv").write_text("question,answer\nq,a\n")
-    with pytest.raises(gr.Error, match="no text columns") as err:
-        space.app._run(str(tmp_path / "qa.csv"), "rating", "", 10, 500, "default", 0)
-    assert "no rating column 'rating'" in err.value.message
+    summary, *_ = space.app._run(str(tmp_path / "qa.csv"), "rating", "", 10, 500, "default", 0)
+    assert "no text columns" in summary and "no rating column 'rating'" in summary
 
 
 # ------------------------------------------------------------------------------------------- curate, select
@@ -199,8 +201,6 @@ def test_a_new_k_selects_again_without_curating(space, session, monkeypatch):
 
 
 def test_changing_k_in_the_app_reselects_and_skips_until_a_run(space, session, tmp_path, monkeypatch):
-    import dataclasses
-
     import gradio as gr
 
     _no_curation(monkeypatch)
@@ -210,8 +210,8 @@ def test_changing_k_in_the_app_reselects_and_skips_until_a_run(space, session, t
     summary, *_, parquet, jsonl, card, state = values
     assert state.k == 12 and state.selections == 2 and "selected 2 time(s)" in summary
     assert datasets.Dataset.from_parquet(str(parquet)).num_rows == 12
-    with pytest.raises(gr.Error, match="k=-3 must be at least 1"):
-        space.app._reselect(-3, session)
+    summary, *kept = space.app._reselect(-3, session)
+    assert "k=-3 must be at least 1" in summary and all(isinstance(v, type(gr.skip())) for v in kept)
 
 
 def test_tables_round_numbers_and_show_scores_as_integers(space, session):
@@ -225,8 +225,11 @@ def test_tables_round_numbers_and_show_scores_as_integers(space, session):
     assert "0000" not in payload  # no float32 noise such as 0.7160000205039978
     assert all(isinstance(v, int) for v in frame["curated_rating"])
     assert all(v is None or isinstance(v, int) for v in frame["rating"])
-    widths = space.data.column_widths(frame)
-    assert widths[:2] == [space.data._TEXT_WIDTH] * 2 and set(widths[3:]) == {space.data._NUMBER_WIDTH}
+    assert list(frame.columns) == ["instruction", "output", "generator", "rating", "curated_rating",
+                                   "curation_confidence", "misrated", "long_tail_score"]
+    widths = [float(w.removesuffix("%")) for w in space.data.column_widths(frame)]
+    assert abs(sum(widths) - 100) < 0.5  # every column on the page
+    assert widths[0] == widths[1] == 2 * widths[2] == 3 * widths[3] == 3 * widths[-1]  # text > name > number
 
 
 def test_table_previews_any_row_format(space):
@@ -294,8 +297,8 @@ def test_app_end_to_end_over_http(space):
         )
         assert "500 rows" in summary and "Selected" in summary and "curated 1 time(s)" in summary
         assert transition and distribution and composition
-        assert len(selected["data"]) == 30
-        assert "curated_rating" in selected["headers"]
+        assert len(selected["value"]["data"]) == 30  # a table update: its value and its column widths
+        assert "curated_rating" in selected["value"]["headers"] and len(selected["column_widths"]) == 9
         assert datasets.Dataset.from_parquet(parquet).num_rows == 30
     finally:
         space.app.demo.close()

@@ -38,10 +38,13 @@ def _show(session: Session):
             *downloads, session)
 
 
-def _error(err: Exception):
-    import gradio as gr
+ERROR_TITLE = "Cannot run DS2 on this input"
+_OUTPUTS = 10  # summary, 3 figures, 2 tables, 3 downloads, the session
 
-    return gr.Error(str(err), duration=None, title="Cannot run DS2 on this input")
+
+def _failed(err: Exception) -> tuple:
+    """The outputs after a bad input: the message where the summary goes, every result cleared, no session."""
+    return (f"### {ERROR_TITLE}\n\n{err}", *(None,) * (_OUTPUTS - 1))
 
 
 def _run(upload, rating_column, template, k, demo_rows, method, seed, rate_offline=False, previous=None):
@@ -62,7 +65,8 @@ def _run(upload, rating_column, template, k, demo_rows, method, seed, rate_offli
         session = curate(pool, k=int(k), rating_column=rating_column, method=method, seed=int(seed),
                          allow_empty_classes=bool(rate_offline), template=template, report=report)
     except (ValueError, ImportError, FileNotFoundError) as err:  # InputError, FormatError, ... are ValueErrors
-        raise _error(err) from err
+        _forget(previous)  # its results are cleared from the page
+        return _failed(err)
     workdir = previous.workdir if previous is not None else tempfile.mkdtemp(prefix="ds2-space-")
     curations = previous.curations + 1 if previous is not None else 1
     selections = previous.selections + 1 if previous is not None else 1
@@ -73,11 +77,11 @@ def _reselect(k, session):
     import gradio as gr
 
     if session is None or k is None or int(k) == session.k:
-        return (gr.skip(),) * 10  # nothing curated yet, or nothing new: keep what is shown
+        return (gr.skip(),) * _OUTPUTS  # nothing curated yet, or nothing new: keep what is shown
     try:
         session = reselect(session, k=int(k))
     except ValueError as err:
-        raise _error(err) from err
+        return (f"### {ERROR_TITLE}\n\n{err}", *(gr.skip(),) * (_OUTPUTS - 1))  # the last subset stays
     return _show(session)
 
 
@@ -127,14 +131,15 @@ def build_app():
                 summary = gr.Markdown(elem_id="summary")
                 with gr.Row():  # the figures carry their own titles: no label badge over them
                     transition = gr.Plot(label="Transition matrix", show_label=False)
-                    distribution = gr.Plot(label="Rating distributions", show_label=False)
-                composition = gr.Plot(label="Subset composition", show_label=False)
+                    composition = gr.Plot(label="Subset composition", show_label=False)
+                distribution = gr.Plot(label="Rating distributions", show_label=False)
                 with gr.Row():
                     parquet = gr.DownloadButton("Download subset (parquet)", elem_id="download-parquet")
                     jsonl = gr.DownloadButton("Download subset (jsonl)", elem_id="download-jsonl")
                     card = gr.DownloadButton("Download card folder (zip)", elem_id="download-zip")
         table_options = dict(wrap=True, max_height=600, max_chars=PREVIEW_CHARS)
-        selected = gr.Dataframe(label=f"Selected rows (best first; first {TABLE_ROWS})", **table_options)
+        selected = gr.Dataframe(label=f"Selected rows (best first; first {TABLE_ROWS})", elem_id="selected-rows",
+                                **table_options)
         flagged = gr.Dataframe(label=f"Rows flagged as mis-rated (first {TABLE_ROWS})", **table_options)
         outputs = [summary, transition, distribution, composition, selected, flagged, parquet, jsonl, card, session]
         button.click(_run, inputs=[upload, rating_column, template, k, demo_rows, method, seed, rate_offline, session],

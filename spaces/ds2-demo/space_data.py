@@ -26,9 +26,11 @@ MAX_UPLOAD_MB = 50
 MAX_UPLOAD_ROWS = 20_000  # the 6,440 demo rows take about 20 s on two CPU cores
 RATE_ROW_CAP = 100  # SmolLM2-135M took 4-12 s a row on two busy CPU cores
 UPLOADED_RATING = "uploaded_rating"
-# Columns shown first in the tables, when present; text columns get a wide column, numbers a narrow one.
+# Columns shown first in the tables, when present.
 _TABLE_COLUMNS = ("instruction", "output", "generator", "dataset")
-_TEXT_WIDTH, _NUMBER_WIDTH = "280px", "120px"
+# Relative widths of table columns: long text (a preview), short text (a name), a number or flag.
+_TEXT_WEIGHT, _LABEL_WEIGHT, _NUMBER_WEIGHT = 3.0, 1.5, 1.0
+_LABEL_CHARS = 40  # text columns whose values are all this short are names, not previews
 _TEXT_FORMATS = ("`messages`, `conversations` (ShareGPT), `instruction` + `output`, `instruction` + `response`, "
                  "`prompt` + `completion` or `text`")
 
@@ -232,5 +234,13 @@ def table(dataset, *, rating_column: str = C.RATING, limit: int | None = TABLE_R
 
 
 def column_widths(frame) -> list[str]:
-    """Display widths of ``frame``'s columns: wide for text, narrow for numbers and flags."""
-    return [_TEXT_WIDTH if frame[c].map(lambda v: isinstance(v, str)).any() else _NUMBER_WIDTH for c in frame]
+    """Display widths of ``frame``'s columns as percentages of the table (summing to 100): text previews three
+    times, names one and a half times as wide as numbers and flags, so every column fits on the page."""
+    def weight(values) -> float:
+        lengths = [len(v) for v in values if isinstance(v, str)]
+        if not lengths:
+            return _NUMBER_WEIGHT
+        return _TEXT_WEIGHT if max(lengths) > _LABEL_CHARS else _LABEL_WEIGHT
+
+    weights = np.array([weight(frame[c]) for c in frame.columns])
+    return [f"{w:.1f}%" for w in 100 * weights / weights.sum()]
