@@ -94,8 +94,10 @@ def test_mislabelled_uploads_name_the_columns_found_and_expected(space, pool, mo
     assert "columns ['question', 'answer', 'stars']" in message
     assert "`instruction` + `output`" in message and "'Row template' field" in message and "{question}" in message
     assert "no rating column 'rating'" in message and "--template" not in message
-    with pytest.raises(InputError, match=r"names \['reply'\] column\(s\)"):
-        space.data.check_columns(qa, rating_column="stars", template="{question} {reply}")
+    for template, problem in [("{question} {reply}", r"names column\(s\) \['reply'\] that the file does not"),
+                              ("plain words", "names no column"), ("{question", "cannot be read")]:
+        with pytest.raises(InputError, match=problem):
+            space.data.check_columns(qa, rating_column="stars", template=template)
     space.data.check_columns(qa, rating_column="stars", template="{question}\n\n{answer}")  # passes
 
 

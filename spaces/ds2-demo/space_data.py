@@ -89,6 +89,21 @@ def load_pool(upload: str | None = None, *, demo_rows: int | None = None, seed: 
     return dataset
 
 
+def _template_problem(template: str, found: list[str]) -> str | None:
+    """What is wrong with a row template over the columns ``found``, or None."""
+    try:
+        wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    except ValueError as err:  # unbalanced braces
+        return (f"the row template {template!r} cannot be read ({err}); name each text column in braces, e.g. "
+                "{question}")
+    unknown = [f for f in wanted if f not in found]
+    if unknown:
+        return f"the row template {template!r} names column(s) {unknown} that the file does not have"
+    if not wanted:
+        return f"the row template {template!r} names no column; name each text column in braces, e.g. {{question}}"
+    return None
+
+
 def check_columns(dataset, *, rating_column: str | None = C.RATING, template: str | None = None) -> None:
     """Refuse, before any embedding, a pool without text the app can read or without its rating column.
 
@@ -110,11 +125,9 @@ def check_columns(dataset, *, rating_column: str | None = C.RATING, template: st
     found = dataset.column_names
     problems = []
     if template:
-        wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-        unknown = [f for f in wanted if f not in found]
-        if not wanted or unknown:
-            problems.append(f"the row template {template!r} names {unknown or 'no'} column(s) the file has; name "
-                            "its text columns in braces, e.g. {question}")
+        problem = _template_problem(template, found)
+        if problem:
+            problems.append(problem)
     else:
         try:
             Formatter().resolve(found)
@@ -128,6 +141,21 @@ def check_columns(dataset, *, rating_column: str | None = C.RATING, template: st
         raise InputError(f"the file has columns {found}, but " + "; and ".join(problems) + ".")
 
 
+def _template_problem(template: str, found: list[str]) -> str | None:
+    """What is wrong with a row template over the columns ``found``, or None."""
+    try:
+        wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    except ValueError as err:  # unbalanced braces
+        return (f"the row template {template!r} cannot be read ({err}); name each text column in braces, e.g. "
+                "{question}")
+    unknown = [f for f in wanted if f not in found]
+    if unknown:
+        return f"the row template {template!r} names column(s) {unknown} that the file does not have"
+    if not wanted:
+        return f"the row template {template!r} names no column; name each text column in braces, e.g. {{question}}"
+    return None
+
+
 def check_columns(dataset, *, rating_column: str | None = C.RATING, template: str | None = None) -> None:
     """Refuse, before any embedding, a pool without text the app can read or without its rating column.
 
@@ -149,11 +177,19 @@ def check_columns(dataset, *, rating_column: str | None = C.RATING, template: st
     found = dataset.column_names
     problems = []
     if template:
-        wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-        unknown = [f for f in wanted if f not in found]
-        if not wanted or unknown:
-            problems.append(f"the row template {template!r} names {unknown or 'no'} column(s) the file has; name "
-                            "its text columns in braces, e.g. {question}")
+        try:
+            wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        except ValueError as err:  # unbalanced braces
+            wanted, unknown = [], None
+            problems.append(f"the row template {template!r} cannot be read ({err}); name each text column in "
+                            "braces, e.g. {question}")
+        else:
+            unknown = [f for f in wanted if f not in found]
+        if unknown:
+            problems.append(f"the row template {template!r} names column(s) {unknown} that the file does not have")
+        elif unknown is not None and not wanted:
+            problems.append(f"the row template {template!r} names no column; name each text column in braces, "
+                            "e.g. {question}")
     else:
         try:
             Formatter().resolve(found)

@@ -224,7 +224,7 @@ def write_downloads(session: Session, folder: str | os.PathLike) -> list[Path]:
     """Write the session's subset for download: parquet, JSON lines and its dataset-card folder as a zip.
 
     :func:`ds2_hf.save_subset` writes the folder (card, figures, report, manifest; the embedding column dropped);
-    the parquet and JSON lines files hold the same rows and columns, read back from it through its manifest check.
+    :func:`ds2_hf.io.save` writes the same rows and columns (the ones ``save_subset`` publishes) to the files.
 
     Returns
     -------
@@ -233,11 +233,13 @@ def write_downloads(session: Session, folder: str | os.PathLike) -> list[Path]:
     """
     from ds2_hf import io
     from ds2_hf.atomic import staged
+    from ds2_hf.publish import PublishConfig
+    from ds2_hf.publish.save import published_columns
 
-    folder = Path(folder)
+    folder, config = Path(folder), PublishConfig()
     card_folder = ds2_hf.save_subset(session.subset, folder / SUBSET_NAME, report=session.report, pool=session.pool,
-                                     overwrite=True)
-    published = io.load(card_folder)
+                                     config=config, overwrite=True)
+    published = session.subset.select_columns(published_columns(session.subset, config))
     paths = [io.save(published, folder / f"{SUBSET_NAME}{suffix}", overwrite=True) for suffix in (".parquet", ".jsonl")]
     archive = folder / f"{SUBSET_NAME}.zip"
     with staged(archive, overwrite=True) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
