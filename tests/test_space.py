@@ -206,7 +206,8 @@ def test_changing_k_in_the_app_reselects_and_skips_until_a_run(space, session, t
     import gradio as gr
 
     _no_curation(monkeypatch)
-    assert all(isinstance(v, type(gr.skip())) for v in space.app._reselect(12, None))  # nothing curated yet
+    summary, *rest = space.app._reselect(12, None)  # nothing curated yet
+    assert summary == space.app.NO_POOL and all(isinstance(v, type(gr.skip())) for v in rest)
     assert all(isinstance(v, type(gr.skip())) for v in space.app._reselect(20, session))  # k unchanged
     values = space.app._reselect(12, dataclasses.replace(session, workdir=str(tmp_path)))
     summary, *_, parquet, jsonl, card, state = values

@@ -40,6 +40,7 @@ def _show(session: Session):
 
 ERROR_TITLE = "Cannot run DS2 on this input"
 _OUTPUTS = 10  # summary, 3 figures, 2 tables, 3 downloads, the session
+NO_POOL = "Press **Run DS2** to curate a pool; a new k then selects again from it, without curating again."
 
 
 def _failed(err: Exception) -> tuple:
@@ -76,8 +77,10 @@ def _run(upload, rating_column, template, k, demo_rows, method, seed, rate_offli
 def _reselect(k, session):
     import gradio as gr
 
-    if session is None or k is None or int(k) == session.k:
-        return (gr.skip(),) * _OUTPUTS  # nothing curated yet, or nothing new: keep what is shown
+    if session is None:  # nothing curated yet, or the session expired
+        return (NO_POOL, *(gr.skip(),) * (_OUTPUTS - 1))
+    if k is None or int(k) == session.k:
+        return (gr.skip(),) * _OUTPUTS  # nothing new: keep what is shown
     try:
         session = reselect(session, k=int(k))
     except ValueError as err:

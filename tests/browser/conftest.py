@@ -18,6 +18,7 @@ LAUNCH_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 1000}
+TIMEOUT_MS = 120_000  # every wait of a page: generous, as CI's two cores are shared with the rest of the suite
 
 
 def _missing(what: str) -> None:
@@ -48,6 +49,7 @@ def browser_page(tmp_path):
             str(tmp_path / "chromium-profile"), executable_path=executable, headless=True, args=LAUNCH_ARGS,
             accept_downloads=True, viewport=VIEWPORT,
         )
+        context.set_default_timeout(TIMEOUT_MS)
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:

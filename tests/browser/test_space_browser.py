@@ -39,7 +39,8 @@ def test_run_the_demo_change_k_and_download(browser_page, space_url, tmp_path):
     page.goto(space_url)
     page.get_by_role("button", name="Run DS2").wait_for()
     page.get_by_label("number input for Demo rows to use").fill("1000")
-    _set_k(page, 30)  # before any run: nothing to select from, nothing happens
+    _set_k(page, 30)  # before any run: nothing to select from yet, and the page says so
+    page.locator("#summary", has_text="Press Run DS2 to curate a pool").wait_for()
     page.get_by_role("button", name="Run DS2").click()
     page.get_by_text("curated 1 time(s), selected 1 time(s)").wait_for(timeout=RUN_TIMEOUT_MS)
     assert "Selected: 30 of the requested 30 rows" in summary.inner_text()
