@@ -159,7 +159,9 @@ def test_the_app_shows_upload_errors_as_messages(space, session, tmp_path):
     summary, *results = space.app._run(str(tmp_path / "empty.jsonl"), "rating", "", 10, 500, "default", 0, False,
                                        previous)
     assert summary.startswith(f"### {space.app.ERROR_TITLE}") and "'empty.jsonl' is empty (0 bytes)" in summary
-    assert results == [None] * 9  # the previous results are cleared, the session ends
+    figures_and_tables, downloads, state = results[:5], results[5:8], results[8]
+    assert figures_and_tables == [None] * 5 and state is None  # the previous results are cleared, the session ends
+    assert all(button.value is None and not button.interactive for button in downloads)
     assert not (tmp_path / "previous").exists()  # with its downloads
     (tmp_path / "qa.csv").write_text("question,answer\nq,a\n")
     summary, *_ = space.app._run(str(tmp_path / "qa.csv"), "rating", "", 10, 500, "default", 0)
@@ -212,7 +214,9 @@ def test_changing_k_in_the_app_reselects_and_skips_until_a_run(space, session, t
     values = space.app._reselect(12, dataclasses.replace(session, workdir=str(tmp_path)))
     summary, *_, parquet, jsonl, card, state = values
     assert state.k == 12 and state.selections == 2 and "selected 2 time(s)" in summary
-    assert datasets.Dataset.from_parquet(str(parquet)).num_rows == 12
+    assert all(button.interactive for button in (parquet, jsonl, card))
+    assert datasets.Dataset.from_parquet(parquet.value["path"]).num_rows == 12
+    assert card.value["orig_name"] == "ds2-subset.zip"
     summary, *kept = space.app._reselect(-3, session)
     assert "k=-3 must be at least 1" in summary and all(isinstance(v, type(gr.skip())) for v in kept)
 
@@ -302,6 +306,6 @@ def test_app_end_to_end_over_http(space):
         assert transition and distribution and composition
         assert len(selected["value"]["data"]) == 30  # a table update: its value and its column widths
         assert "curated_rating" in selected["value"]["headers"] and len(selected["column_widths"]) == 9
-        assert datasets.Dataset.from_parquet(parquet).num_rows == 30
+        assert parquet["interactive"] and datasets.Dataset.from_parquet(parquet["value"]).num_rows == 30
     finally:
         space.app.demo.close()

@@ -32,7 +32,7 @@ def _show(session: Session):
     import gradio as gr
 
     out = present(session)
-    downloads = write_downloads(session, session.workdir)
+    downloads = [gr.DownloadButton(value=path, interactive=True) for path in write_downloads(session, session.workdir)]
     tables = [gr.Dataframe(value=frame, column_widths=column_widths(frame)) for frame in (out.selected, out.flagged)]
     return (out.summary, out.transition_figure, out.distribution_figure, out.composition_figure, *tables,
             *downloads, session)
@@ -45,7 +45,10 @@ NO_POOL = "Press **Run DS2** to curate a pool; a new k then selects again from i
 
 def _failed(err: Exception) -> tuple:
     """The outputs after a bad input: the message where the summary goes, every result cleared, no session."""
-    return (f"### {ERROR_TITLE}\n\n{err}", *(None,) * (_OUTPUTS - 1))
+    import gradio as gr
+
+    nothing = gr.DownloadButton(value=None, interactive=False)
+    return (f"### {ERROR_TITLE}\n\n{err}", None, None, None, None, None, nothing, nothing, nothing, None)
 
 
 def _run(upload, rating_column, template, k, demo_rows, method, seed, rate_offline=False, previous=None):
@@ -100,7 +103,7 @@ def build_app():
 
     from ds2_hf.demo import NUM_ROWS
 
-    with gr.Blocks(title="DS2 data selection") as app:
+    with gr.Blocks(title="DS2 data selection", delete_cache=(3600, 3600)) as app:  # served files live an hour
         gr.Markdown(
             "# DS2: curate noisy LLM ratings, select a clean and diverse subset\n"
             "LLM raters make mistakes. [DS2](https://arxiv.org/abs/2410.10877) (ICLR 2025) learns the rater's "
@@ -114,6 +117,7 @@ def build_app():
             "curated pool, without curating again."
         )
         session = gr.State(None, time_to_live=3600, delete_callback=_forget)
+        idle = {"interactive": False}
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="Your data (optional)", file_types=list(UPLOAD_TYPES), type="filepath")
@@ -136,10 +140,10 @@ def build_app():
                     transition = gr.Plot(label="Transition matrix", show_label=False)
                     composition = gr.Plot(label="Subset composition", show_label=False)
                 distribution = gr.Plot(label="Rating distributions", show_label=False)
-                with gr.Row():
-                    parquet = gr.DownloadButton("Download subset (parquet)", elem_id="download-parquet")
-                    jsonl = gr.DownloadButton("Download subset (jsonl)", elem_id="download-jsonl")
-                    card = gr.DownloadButton("Download card folder (zip)", elem_id="download-zip")
+                with gr.Row():  # enabled once there is a subset
+                    parquet = gr.DownloadButton("Download subset (parquet)", elem_id="download-parquet", **idle)
+                    jsonl = gr.DownloadButton("Download subset (jsonl)", elem_id="download-jsonl", **idle)
+                    card = gr.DownloadButton("Download card folder (zip)", elem_id="download-zip", **idle)
         table_options = dict(wrap=True, max_height=600, max_chars=PREVIEW_CHARS)
         selected = gr.Dataframe(label=f"Selected rows (best first; first {TABLE_ROWS})", elem_id="selected-rows",
                                 **table_options)

@@ -38,12 +38,15 @@ def test_run_the_demo_change_k_and_download(browser_page, space_url, tmp_path):
     page, summary = browser_page, browser_page.locator("#summary")
     page.goto(space_url)
     page.get_by_role("button", name="Run DS2").wait_for()
+    downloads = [page.locator(f"#{button}") for button in ("download-parquet", "download-jsonl", "download-zip")]
+    assert all(button.is_disabled() for button in downloads)  # nothing to download before a run
     page.get_by_label("number input for Demo rows to use").fill("1000")
     _set_k(page, 30)  # before any run: nothing to select from yet, and the page says so
     page.locator("#summary", has_text="Press Run DS2 to curate a pool").wait_for()
     page.get_by_role("button", name="Run DS2").click()
     page.get_by_text("curated 1 time(s), selected 1 time(s)").wait_for(timeout=RUN_TIMEOUT_MS)
     assert "Selected: 30 of the requested 30 rows" in summary.inner_text()
+    assert all(button.is_enabled() for button in downloads)
     page.screenshot(path=tmp_path / "1-run.png", full_page=True)
 
     # the figures carry their titles, with no label badge drawn over them
