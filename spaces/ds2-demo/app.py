@@ -120,7 +120,8 @@ def build_app():
         idle = {"interactive": False}
         with gr.Row():
             with gr.Column(scale=1):
-                upload = gr.File(label="Your data (optional)", file_types=list(UPLOAD_TYPES), type="filepath")
+                upload = gr.File(label="Your data (optional)", file_types=list(UPLOAD_TYPES), type="filepath",
+                                 elem_id="upload")
                 rate_offline = gr.Checkbox(
                     value=False, visible=offline_rater_available(),
                     label=f"Rate the upload with SmolLM2-135M-Instruct on this CPU (first {RATE_ROW_CAP} rows; a "

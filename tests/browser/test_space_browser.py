@@ -20,6 +20,23 @@ SHOWN = ["instruction", "output", "generator", "dataset", "rating", "curated_rat
 COLUMNS = {*SHOWN, "duplicate_group", "curation_posterior"}  # in the downloads (with the other demo columns)
 
 
+def _open(page, url: str) -> None:
+    """Load the app and wait for its controls."""
+    page.goto(url)
+    page.get_by_role("button", name="Run DS2").wait_for()
+
+
+def _upload(page, path) -> None:
+    """Choose ``path`` in the upload area, as a visitor does, and wait until the server has it."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_text("Click to Upload").click()
+    with page.expect_response(lambda r: "/upload" in r.url and r.request.method == "POST") as response:
+        chooser.value.set_files(str(path))
+    assert response.value.ok, f"the upload of {path.name} failed: HTTP {response.value.status}"
+    shown = re.compile(rf"{re.escape(path.stem)}\s*{re.escape(path.suffix)}")  # name and suffix: two elements
+    page.locator("#upload", has_text=shown).wait_for()
+
+
 def _set_k(page, k: int) -> None:
     box = page.locator("#subset-k input")
     box.fill(str(k))
@@ -36,8 +53,7 @@ def _download(page, button: str, folder):
 
 def test_run_the_demo_change_k_and_download(browser_page, space_url, tmp_path):
     page, summary = browser_page, browser_page.locator("#summary")
-    page.goto(space_url)
-    page.get_by_role("button", name="Run DS2").wait_for()
+    _open(page, space_url)
     downloads = [page.locator(f"#{button}") for button in ("download-parquet", "download-jsonl", "download-zip")]
     assert all(button.is_disabled() for button in downloads)  # nothing to download before a run
     page.get_by_label("number input for Demo rows to use").fill("1000")
@@ -84,11 +100,9 @@ def test_run_the_demo_change_k_and_download(browser_page, space_url, tmp_path):
 ])
 def test_bad_uploads_show_a_readable_message(browser_page, space_url, tmp_path, name, content, message):
     page = browser_page
-    page.goto(space_url)
-    page.get_by_role("button", name="Run DS2").wait_for()
+    _open(page, space_url)
     (tmp_path / name).write_text(content)
-    page.locator("input[type=file]").first.set_input_files(str(tmp_path / name))
-    page.get_by_text(name).first.wait_for()
+    _upload(page, tmp_path / name)
     page.get_by_role("button", name="Run DS2").click()
     page.locator("#summary", has_text=message).wait_for(timeout=60_000)
     assert "Cannot run DS2 on this input" in page.locator("#summary").inner_text()
