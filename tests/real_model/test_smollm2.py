@@ -114,21 +114,12 @@ def test_demo_rows_rated_offline_keep_the_judges_rating(smollm2_file, tmp_path):
 
 
 def test_the_space_rates_an_upload_under_a_row_cap(smollm2, smollm2_file, short_demo_rows):
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from space_app import space_modules
 
-    app_file = Path(__file__).resolve().parents[2] / "spaces" / "ds2-demo" / "app.py"
-    spec = importlib.util.spec_from_file_location("ds2_space_app_rating", app_file)
-    app = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = app
-    try:
-        spec.loader.exec_module(app)
-        assert app.offline_rater_available()
+    with space_modules() as space:
+        assert space.data.offline_rater_available()
         rater = _rater(smollm2, smollm2_file, mode="logprobs", column_prefix="")
-        rated = app.rate_upload(short_demo_rows, cap=2, rater=rater)
-    finally:
-        sys.modules.pop(spec.name, None)
+        rated = space.data.rate_upload(short_demo_rows, cap=2, rater=rater)
     assert rated.num_rows == 2 and rated["uploaded_rating"] == short_demo_rows["rating"][:2]
     assert all(r in range(6) for r in rated["rating"]) and rated["rating_error"] == [None, None]
 
