@@ -396,3 +396,17 @@ def test_an_unchanged_command_line_gives_the_default_configs(tmp_path):
     config = curation_config(args)
     assert (config.method, config.knn.method, config.neighbourhood_prior, config.seed, config.knn.seed,
             config.backoff) == ("faithful", "exact", False, 3, 3, False)
+
+
+def test_run_takes_the_row_template_its_error_names(tmp_path, capsys):
+    """Rows in no known format: `ds2 run` names --template, and with it renders the rows for embedding."""
+    rows = {"q": [f"How do I cook dish {i} with {i % 7} eggs?" for i in range(90)],
+            "a": [f"Boil it {i % 9} minutes; serve with {i % 5} herbs." for i in range(90)],
+            "rating": [i % 6 for i in range(90)]}
+    src = tmp_path / "pool.jsonl"
+    datasets.Dataset.from_dict(rows).to_json(src)
+    assert main(["run", str(src), "-o", str(tmp_path / "bad")]) == 2
+    assert "--template" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["run", str(src), "-o", str(tmp_path / "out"), "--template", "{q}\n\n{a}", "--embed-dim", "64"]) == 0
+    report = json.loads((tmp_path / "out" / "ds2_report.json").read_text())
+    assert report["report"]["embedding"]["config"]["formatter"]["template"] == "{q}\n\n{a}"

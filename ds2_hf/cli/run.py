@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .common import add_config_arguments, card_options, config_values, load_input
+from .common import (add_config_arguments, add_formatter_arguments, card_options, config_values, formatter_from_args,
+                     load_input)
 from .curate import add_curation_args, curator_from_args, print_summary
 
 #: The fields of the other stages' configs that ``ds2 run`` exposes (its seed is the curation's ``--seed``).
@@ -58,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          notes={"k": "Here: N/30 (the paper's 10k of 300k) when neither k nor fraction is given."})
     add_config_arguments(p, PublishConfig, title="dataset card (ds2_hf.PublishConfig)", include=RUN_PUBLISH_OPTIONS,
                          notes={"composition_column": "On the command line: none."})
+    add_formatter_arguments(p, purpose=" to embed and to find repeated answers")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.save_pool, overwrite=args.overwrite_output, flag="--overwrite-output")
     curator = curator_from_args(args)  # every option is checked before the data are read
     embedding = EmbeddingConfig(**config_values(args, EmbeddingConfig, prefix="embed_"))
+    formatter = formatter_from_args(args)
+    if formatter is not None:  # one rendering of the rows for the embedder and the duplicate finder
+        embedding = dataclasses.replace(embedding, formatter=formatter)
+        curator.set_params(formatter=formatter)
     selection = SelectionConfig(**config_values(args, SelectionConfig), seed=curator.resolved_config().seed)
     publish = PublishConfig(**card_options(args))
     command = CommandInfo.of(args.argv)
