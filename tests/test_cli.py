@@ -396,6 +396,8 @@ def test_an_unchanged_command_line_gives_the_default_configs(tmp_path):
     config = curation_config(args)
     assert (config.method, config.knn.method, config.neighbourhood_prior, config.seed, config.knn.seed,
             config.backoff) == ("faithful", "exact", False, 3, 3, False)
+    args = build_parser("curate").parse_args(["curate", "a", "b", "--knn-nprobe", "16", "--knn-cell-size", "1000"])
+    assert (curation_config(args).knn.nprobe, curation_config(args).knn.cell_size) == (16, 1000)
 
 
 def test_run_takes_the_row_template_its_error_names(tmp_path, capsys):
