@@ -76,7 +76,7 @@ def test_bad_ratings_are_refused_before_embedding(space, pool, monkeypatch):
     with pytest.raises(ValueError, match=r"0..5.*rows \[0\]"):
         space.pipeline.run_pipeline(bad, k=5)
     words = pool.remove_columns("rating").add_column("rating", ["good"] * 80)
-    with pytest.raises(ValueError, match="'rating' must hold integer ratings"):
+    with pytest.raises(ValueError, match=r"column 'rating' must be integers in 0..5.*hold text, e.g. 'good'"):
         space.pipeline.run_pipeline(words, k=5)
 
 

@@ -75,10 +75,10 @@ def load_pool(upload: str | None = None, *, demo_rows: int | None = None, seed: 
                          "your own machine for the whole file")
     try:
         dataset = io.load(str(path))
+    except EmptyInputError as err:  # e.g. a CSV with a header and no rows
+        raise EmptyInputError(f"the uploaded file {name!r} holds no rows; upload a file with one row per "
+                              "sample") from err
     except Exception as err:  # noqa: BLE001 -- any reader failure on a user's file is a bad upload, said so
-        if "corresponds to no data" in str(err):  # a CSV with a header and no rows
-            raise EmptyInputError(f"the uploaded file {name!r} holds no rows; upload a file with one row per "
-                                  "sample") from err
         raise InputError(f"cannot read {name!r} as {path.suffix.lower()}: {type(err).__name__}: {err}. Check that "
                          "the file is valid JSON lines / CSV / parquet") from err
     check_dataset(dataset, what="curate")
