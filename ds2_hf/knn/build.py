@@ -30,7 +30,8 @@ from .graph import KnnConfig, KnnGraph, check_k, strip_self, validate_embeddings
 from .gpu import make_kernel
 from .hnsw import OverBudget, hnsw_graph, trial
 from . import ivf
-from .ivf import build_ivf, cell_search, search_ivf
+from .cells import cell_search
+from .ivf import build_ivf, search_ivf
 
 logger = logging.getLogger("ds2_hf.knn")
 

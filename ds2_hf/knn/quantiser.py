@@ -11,7 +11,7 @@ whose assignments go through the coarse cells; the coarse cells are a k-means of
 On the public generator's geometry at 1M rows (2,456 cells in 45 groups, 16 probed), this reached recall@40
 0.996 at ``nprobe = 8``, where flat cells reached 0.995 and the two-level training without the k-means steps
 0.979. The coarse cells are scored cell by cell with the IVF search's own matrix products
-(:func:`~ds2_hf.knn.ivf.cell_search`), and recall is measured with the same probes as the search, as for flat cells.
+(:func:`~ds2_hf.knn.cells.cell_search`), and recall is measured with the same probes as the search, as for flat cells.
 
 Examples
 --------
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._import_utils import require
+from .cells import cell_search
 from .graph import KnnConfig
 
 
@@ -165,7 +166,6 @@ class Quantiser:
         if not self.two_level:
             return probe(x, rows, self.centroids, nprobe, block, ordered=ordered, desc=desc)
         from .exact import CpuKernel
-        from .ivf import cell_search
 
         kernel = kernel or CpuKernel()
         n = len(x) if rows is None else len(rows)
