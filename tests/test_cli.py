@@ -396,8 +396,11 @@ def test_an_unchanged_command_line_gives_the_default_configs(tmp_path):
     config = curation_config(args)
     assert (config.method, config.knn.method, config.neighbourhood_prior, config.seed, config.knn.seed,
             config.backoff) == ("faithful", "exact", False, 3, 3, False)
-    args = build_parser("curate").parse_args(["curate", "a", "b", "--knn-nprobe", "16", "--knn-cell-size", "1000"])
-    assert (curation_config(args).knn.nprobe, curation_config(args).knn.cell_size) == (16, 1000)
+    args = build_parser("curate").parse_args(["curate", "a", "b", "--knn-nprobe", "16", "--knn-cell-size", "1000",
+                                             "--knn-coarse-nprobe", "40"])
+    knn = curation_config(args).knn
+    assert (knn.nprobe, knn.cell_size, knn.coarse_nprobe) == (16, 1000, 40)
+    assert curation_config(build_parser("curate").parse_args(["curate", "a", "b"])).knn.coarse_nprobe is None
 
 
 def test_run_takes_the_row_template_its_error_names(tmp_path, capsys):

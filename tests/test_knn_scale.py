@@ -221,18 +221,77 @@ def test_hnsw_stops_at_its_deadline_and_escalation_accepts_ivf(monkeypatch):
 
 
 def test_ivf_starts_with_fewer_probes_when_the_default_does_not_fit(monkeypatch, caplog):
+    from ds2_hf.knn.cost import Rate
+
     x = simulate(6000, 16, seed=10).embeddings
     cfg = KnnConfig(method="ivf", nlist=60, recall_sample=200, min_recall=0.5, target_recall=0.5, max_seconds=1.0)
-    # at this speed nprobe 8 is estimated above 1 s and nprobe 2 below it
-    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 3 * 6000 * 16 * (60 + 2 * 100) * 1.2)
+    timed = []
+
+    def slow_part(x, index, nprobe, k, cfg, kernel, rng):  # the pool's own rate: 3e7 multiply-adds per second
+        timed.append(nprobe)
+        return Rate(1000, nprobe, 3e7, 1.0)
+
+    monkeypatch.setattr(build_module, "time_part", slow_part)
+    # the prior puts every nprobe over 1 s; at the timed rate nprobe 8 and 4 stay above it and nprobe 2 below
+    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 1.0)
     with caplog.at_level("WARNING", logger="ds2_hf.knn"):
         g = build_knn_graph(x, 5, config=cfg, progress=False)
+    assert timed == [8]  # timed once, when the prior first said no
     steps = g.info["escalation"]
     assert [s["step"] for s in steps[:2]] == ["ivf nprobe 8", "ivf nprobe 4"] and steps[2]["nprobe"] == 2
+    assert "the rate of 1,000 queries searched at nprobe 8 in 1.0 s" in steps[0]["skipped"]
     assert g.info["nprobe"] == 2 and g.method == "ivf" and "searching at nprobe=2" in caplog.text
-    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: 1.0)  # nothing fits: nothing starts
+    assert g.info["timed_part"]["multiply_adds_per_s"] == 3e7 and g.info["estimate"]["rate"].startswith("the rate")
+    monkeypatch.setattr(build_module, "time_part", lambda *a: Rate(1000, 8, 1.0, 1.0))  # nothing fits
     with pytest.raises(ValueError, match=r"not started: ivf \(nprobe 1\) search estimated"):
         build_knn_graph(x, 5, config=cfg, progress=False)
+
+
+def test_a_search_the_prior_would_skip_is_timed_on_the_pool_and_run(monkeypatch):
+    """The prior (speed / IVF_OVERHEAD) puts nprobe 16 over the budget; the search's own rate, timed on one part
+    of the pool, does not: the escalation reaches nprobe 16, and says on what rate."""
+    from ds2_hf.knn import ivf as ivf_module
+
+    x = simulate(12_000, 32, seed=11).embeddings
+    rng = np.random.default_rng(0)
+    x = (x + 0.35 * rng.standard_normal(x.shape)).astype(np.float32)  # blurred clusters: nprobe 8 is not enough
+    cfg = KnnConfig(method="ivf", nlist=200, recall_sample=300, target_recall=0.999, min_recall=0.5, max_nprobe=16)
+    free = build_knn_graph(x, 10, config=KnnConfig(**{**cfg.__dict__, "max_seconds": None}), progress=False)
+    assert free.info["nprobe"] == 16 and "timed_part" not in free.info  # reference: no budget, no timing
+    calls = []
+    real = ivf_module.time_part
+
+    def spy(*args):
+        calls.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(build_module, "time_part", spy)
+    est8 = free.info["escalation"]  # recall at 8 below the target, so 16 is considered
+    assert est8[0] == {"step": "ivf", "nprobe": 8, "recall": est8[0]["recall"]} and est8[0]["recall"] < 0.999
+    # a prior that puts nprobe 16 at 15 s > max_seconds (and nprobe 8, about half the products, below it)
+    prior = free.info["estimate"]["multiply_adds"] / 15.0
+    monkeypatch.setattr(build_module, "measured_speed", lambda kernel, d: prior)
+    g = build_knn_graph(x, 10, config=KnnConfig(**{**cfg.__dict__, "max_seconds": 10.0}), progress=False)
+    assert calls == [16] and g.info["nprobe"] == 16
+    np.testing.assert_array_equal(g.indices, free.indices)
+    part = g.info["timed_part"]
+    assert part["nprobe"] == 16 and 0 < part["rows"] <= 1200 and part["multiply_adds_per_s"] > 0
+    assert g.info["estimate"]["seconds"] < 10.0 and g.info["estimate"]["rate"].startswith(f"the rate of {part['rows']:,}")
+
+
+def test_time_part_counts_the_products_of_its_queries():
+    from ds2_hf.knn.ivf import build_ivf, part_rows, time_part
+
+    x = simulate(5000, 16, seed=12).embeddings
+    cfg = KnnConfig(method="ivf", nlist=50)
+    index = build_ivf(x, cfg, np.random.default_rng(0), progress=False)
+    assert index.probes.shape[1] == 8 and index.probe_seconds > 0
+    rate = time_part(x, index, 8, 10, cfg, build_module.make_kernel("cpu"), np.random.default_rng(1))
+    q = np.sort(np.random.default_rng(1).choice(5000, rate.rows, replace=False))
+    assert rate.rows == min(part_rows(8, 10), 500) == 500
+    assert rate.madds == index.sizes[index.probes[q, :8]].sum() * 16 and rate.seconds > 0
+    more = time_part(x, index, 16, 10, cfg, build_module.make_kernel("cpu"), np.random.default_rng(1))
+    assert more.nprobe == 16 and more.madds > rate.madds  # probes beyond the index's: computed for the part
 
 
 @pytest.mark.slow
@@ -257,3 +316,15 @@ def test_fixed_size_cells_beyond_a_million_rows():
     assert default_nlist(250_000, cfg) == 1000  # 2 sqrt(N) below 1M rows
     assert default_nlist(10_000_000, cfg) == 20_000  # N / cell_size beyond
     assert default_nlist(10_000_000, KnnConfig(nlist=5000)) == 5000
+
+
+def test_a_query_scores_the_cells_of_a_quarter_of_the_coarse_cells_by_default():
+    from ds2_hf.knn.quantiser import _grouped
+
+    centroids = _unit(6000, 8, seed=13)
+    assert _grouped(centroids, 100, KnnConfig()).coarse_nprobe == 25  # a quarter beyond 64 coarse cells
+    assert _grouped(centroids, 40, KnnConfig()).coarse_nprobe == 16
+    assert _grouped(centroids, 10, KnnConfig()).coarse_nprobe == 10  # never more than there are
+    assert _grouped(centroids, 100, KnnConfig(coarse_nprobe=7)).coarse_nprobe == 7
+    with pytest.raises(ValueError, match="coarse_nprobe=0 must be a positive integer"):
+        KnnConfig(coarse_nprobe=0)

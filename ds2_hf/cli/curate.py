@@ -13,7 +13,8 @@ from .common import (
 
 
 #: The k-NN options a command exposes (the rest keep their defaults; ``knn.seed`` is ``--seed``).
-KNN_OPTIONS = ("method", "max_seconds", "device", "target_recall", "nprobe", "cell_size", "max_memory_gb", "threads")
+KNN_OPTIONS = ("method", "max_seconds", "device", "target_recall", "nprobe", "cell_size", "coarse_nprobe",
+               "max_memory_gb", "threads")
 
 
 def add_curation_args(p: argparse.ArgumentParser, *, several_raters: bool = False) -> None:

@@ -2,8 +2,11 @@
 
 ``method="auto"`` searches exactly while ``N**2 * d <= exact_max_work`` and with IVF above it. IVF raises
 ``nprobe`` from 8 while the recall measured on a query sample is below ``target_recall`` and the estimated search
-time stays within ``max_seconds`` (and starts lower when even 8 probes would not fit it). When even the best affordable ``nprobe`` leaves recall below ``min_recall``,
-the graph escalates, taking the first option that fits the time and memory budgets:
+time stays within ``max_seconds`` (and starts lower when even 8 probes would not fit it). The estimate starts from
+a prior (:mod:`ds2_hf.knn.cost`); the first time the prior would refuse a search, one search part of random rows
+is timed at that ``nprobe`` and every estimate after it uses the rate measured on the pool itself (recorded as
+``info["timed_part"]``). When even the best affordable ``nprobe`` leaves recall below ``min_recall``, the graph
+escalates, taking the first option that fits the time and memory budgets:
 
 1. exact search (the data are not clusterable enough for IVF, but small enough to search exactly);
 2. HNSW, when a timed trial on a sample predicts a higher recall than IVF's (the built graph is kept only if
@@ -31,7 +34,7 @@ from .gpu import make_kernel
 from .hnsw import OverBudget, hnsw_graph, trial
 from . import ivf
 from .cells import cell_search
-from .ivf import build_ivf, search_ivf
+from .ivf import build_ivf, search_ivf, time_part
 
 logger = logging.getLogger("ds2_hf.knn")
 
@@ -163,16 +166,29 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
     t_build = time.perf_counter() - job.t0
     q_ids, e_ids = job.recall_sample()
     nlist, sizes, quantiser = index.nlist, index.sizes, index.quantiser
-    q_probes = quantiser.probe(x, q_ids, min(cfg.max_nprobe, nlist), cfg.batch_size, ordered=True, kernel=job.kernel)
+    q_probes = quantiser.probe(x, q_ids, min(cfg.max_nprobe, nlist), cfg.batch_size, kernel=job.kernel)
+
+    rate = None  # the search's own rate, timed on one part the first time the prior would skip a search
 
     def cost(p):
         probed = np.where(q_probes[:, :p] >= 0, sizes[q_probes[:, :p]], 0)  # -1: no cell (two-level)
-        return ivf_cost(n, d, k, p, quantiser.scored, float(probed.sum(axis=1).mean()), job.speed())
+        again = index.probe_seconds if p > index.probes.shape[1] else 0.0
+        return ivf_cost(n, d, k, p, float(probed.sum(axis=1).mean()), job.speed(), rate=rate, probe_seconds=again)
+
+    def over_budget(p):
+        nonlocal rate
+        why = job.over_budget(cost(p))
+        if why and rate is None:  # the prior says no: time the search on this pool before deciding
+            rate = time_part(x, index, p, k, cfg, job.kernel, job.rng)
+            logger.info("IVF search at nprobe=%d %s by the prior; timed %s: %s", p, why, rate.describe(),
+                        human_seconds(cost(p).seconds))
+            why = job.over_budget(cost(p))
+        return why
 
     nprobe = min(cfg.nprobe, nlist)
     steps = []
-    while nprobe > 1 and job.over_budget(cost(nprobe)):  # too big to search at the starting nprobe: fewer probes
-        steps.append({"step": f"ivf nprobe {nprobe}", "skipped": job.over_budget(cost(nprobe))})
+    while nprobe > 1 and over_budget(nprobe):  # too big to search at the starting nprobe: fewer probes
+        steps.append({"step": f"ivf nprobe {nprobe}", "skipped": over_budget(nprobe)})
         nprobe //= 2
     job.check(cost(nprobe))
     if steps:
@@ -186,7 +202,7 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
         if rec >= max(cfg.target_recall, cfg.min_recall) or nprobe >= min(cfg.max_nprobe, nlist):
             break
         nxt = min(nprobe * 2, cfg.max_nprobe, nlist)
-        why = job.over_budget(cost(nxt))
+        why = over_budget(nxt)
         if why:
             steps.append({"step": f"ivf nprobe {nxt}", "skipped": why})
             break
@@ -196,6 +212,9 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
     if quantiser.two_level:
         info["coarse_cells"] = {"nlist": len(quantiser.coarse), "nprobe": quantiser.coarse_nprobe,
                                 "centroids_scored": round(quantiser.scored, 1)}
+    if rate is not None:
+        info["timed_part"] = {"nprobe": rate.nprobe, "rows": rate.rows, "seconds": round(rate.seconds, 2),
+                              "multiply_adds_per_s": float(f"{rate.speed:.3g}")}
     if len(steps) > 1 or rec < cfg.min_recall:
         info["escalation"] = steps
     if rec < cfg.min_recall:

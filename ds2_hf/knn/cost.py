@@ -3,8 +3,11 @@
 The speed is measured once per process, device and dimension: a timed top-k product of 4,096 queries against
 1,024 rows (the shape of one IVF cell product, including faiss' top-k selection), about 0.1 s on a CPU.
 Exact search is the same product over all rows, so its estimate is ``N**2 * d`` multiply-adds at that speed; the
-IVF estimate counts, per query, the centroid scores and the rows of the probed cells as measured on the recall
-sample. A search whose estimate exceeds ``KnnConfig.max_seconds`` or whose memory exceeds the budget is never
+IVF estimate counts, per query, the rows of the probed cells as measured on the recall sample (and the centroid
+scores when the probes must be computed again), times :data:`IVF_OVERHEAD`. That overhead is a prior: before
+the IVF search would be skipped for its estimate, :mod:`ds2_hf.knn.build` times one search part on random rows
+of the pool itself and estimates at the rate measured there (``rate`` below; at 10M x 256 the prior was 3 times
+too slow). A search whose estimate exceeds ``KnnConfig.max_seconds`` or whose memory exceeds the budget is never
 started (:mod:`ds2_hf.knn.build` escalates or raises instead).
 
 Examples
@@ -25,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 _SPEED: dict[tuple[str, int], float] = {}
-# The IVF cell search runs at about a third of the calibrated product speed (gathering each cell's rows and
-# queries, merging the candidates): 120k x 64 clustered, nprobe 8 and 128, measured 3-5 times the product-only
-# estimate on this project's 2-core machine.
+# The prior for the IVF cell search before it is timed on the pool: about a third of the calibrated product speed
+# (gathering each cell's rows and queries, merging the candidates). 120k x 64 clustered, nprobe 8 and 128,
+# measured 3-5 times the product-only estimate on this project's 2-core machine; 10M x 256 (cells of 400 rows
+# on average, the large cells probed most) measured 1 time, hence the timing on the pool before a skip.
 IVF_OVERHEAD = 3.0
 
 
@@ -67,23 +71,29 @@ class Cost:
     madds: float
     bytes: float
     speed: float
+    measured: str | None = None  # how ``speed`` was measured when it is the search's own rate
+    extra_seconds: float = 0.0  # measured seconds of a step outside the multiply-adds (computing probes again)
 
     @property
     def seconds(self) -> float:
-        return self.madds / self.speed
+        return self.madds / self.speed + self.extra_seconds
 
     def over_budget(self, *, max_seconds: float | None, max_bytes: float) -> str | None:
         """Why the search must not start, or ``None`` when it fits."""
         if max_seconds is not None and self.seconds > max_seconds:
-            return (f"estimated {human_seconds(self.seconds)} ({self.madds:.0e} multiply-adds at {self.speed:.0e}/s) "
-                    f"> max_seconds={max_seconds:g}")
+            basis = f", {self.measured}" if self.measured else ""
+            return (f"estimated {human_seconds(self.seconds)} ({self.madds:.0e} multiply-adds at {self.speed:.0e}/s"
+                    f"{basis}) > max_seconds={max_seconds:g}")
         if self.bytes > max_bytes:
             return f"needs about {self.bytes / 1e9:.1f} GB > the memory budget of {max_bytes / 1e9:.1f} GB"
         return None
 
     def as_dict(self) -> dict:
-        return {"what": self.what, "multiply_adds": float(f"{self.madds:.3g}"),
-                "seconds": round(self.seconds, 1), "gb": round(self.bytes / 1e9, 2)}
+        out = {"what": self.what, "multiply_adds": float(f"{self.madds:.3g}"),
+               "seconds": round(self.seconds, 1), "gb": round(self.bytes / 1e9, 2)}
+        if self.measured:
+            out["rate"] = self.measured
+        return out
 
 
 def exact_cost(n: int, d: int, k: int, speed: float, *, in_memory: bool) -> Cost:
@@ -92,12 +102,39 @@ def exact_cost(n: int, d: int, k: int, speed: float, *, in_memory: bool) -> Cost
     return Cost("exact", float(n) * n * d, held, speed)
 
 
-def ivf_cost(n: int, d: int, k: int, nprobe: int, scored: float, probed_rows: float, speed: float) -> Cost:
-    """IVF search of ``n`` queries scoring ``scored`` centroids (``nlist`` for flat cells) and ``probed_rows`` cell
-    rows each (mean)."""
+@dataclass(frozen=True)
+class Rate:
+    """The IVF search's own speed, timed on one search part of ``rows`` random queries of the pool: ``madds``
+    multiply-adds (their probed cell rows times ``d``) in ``seconds``."""
+
+    rows: int
+    nprobe: int
+    madds: float
+    seconds: float
+
+    @property
+    def speed(self) -> float:
+        return self.madds / max(self.seconds, 1e-9)
+
+    def describe(self) -> str:
+        return f"the rate of {self.rows:,} queries searched at nprobe {self.nprobe} in {self.seconds:.1f} s"
+
+
+def ivf_cost(n: int, d: int, k: int, nprobe: int, probed_rows: float, speed: float, *, rate: Rate | None = None,
+             probe_seconds: float = 0.0) -> Cost:
+    """IVF search of ``n`` queries over ``probed_rows`` cell rows each (mean), after ``probe_seconds`` to compute
+    their probes again (measured when the index assigned the rows; 0 when it holds enough probes).
+
+    Without a ``rate`` the products run at ``speed / IVF_OVERHEAD`` (the prior); with one, at the search's own
+    rate measured on the pool.
+    """
     ids = n * k * (4 if n < 2**31 else 8)  # int32 ids below 2**31 rows
     held = n * nprobe * 4 + n * 16 + min(1 << 30, n * nprobe * (k + 1) * 8) + ids + n * k * 4
-    return Cost(f"ivf (nprobe {nprobe})", IVF_OVERHEAD * float(n) * d * (scored + probed_rows), held, speed)
+    work = float(n) * d * probed_rows
+    if rate is None:
+        return Cost(f"ivf (nprobe {nprobe})", IVF_OVERHEAD * work, held, speed, extra_seconds=probe_seconds)
+    return Cost(f"ivf (nprobe {nprobe})", work, held, rate.speed, measured=rate.describe(),
+                extra_seconds=probe_seconds)
 
 
 def hnsw_bytes(n: int, d: int, m: int, k: int, *, half: bool) -> float:

@@ -34,11 +34,14 @@ class KnnConfig:
         32 times the search.
     max_flat_cells : int, default 2048
         Up to this many cells a query scores every centroid; above, the cells are found through a coarse
-        quantiser of ``sqrt(nlist)`` centroids (:mod:`~ds2_hf.knn.quantiser`): about 1,300 centroid products per
+        quantiser of ``sqrt(nlist)`` centroids (:mod:`~ds2_hf.knn.quantiser`): about 6,200 centroid products per
         query at 10M rows instead of 20,000.
-    coarse_nprobe : int, default 16
-        Coarse cells whose cells a query scores when the quantiser is two-level (raised when needed to hold
-        ``max_nprobe`` cells).
+    coarse_nprobe : int, optional
+        Coarse cells whose cells a query scores when the quantiser is two-level; default ``max(16, nc // 4)``
+        of the ``nc`` coarse cells. A quarter of them keeps the cells a query misses rare as ``nc`` grows: on the
+        public generator's geometry at 10M x 256 (141 coarse cells), 16 capped recall@40 at 0.93 at any
+        ``nprobe`` (0.902 at 8, 0.929 at 64), where 32 reached 0.940 at ``nprobe = 8`` and 0.957 at 16, for about
+        twice the centroid products (BENCHMARKS.md).
     refine_iter : int, default 3
         k-means steps over all cells after the two-level training (two-level quantiser only).
     nprobe : int, default 8
@@ -79,7 +82,8 @@ class KnnConfig:
         (``nprobe * (k + 1) * 8`` bytes per query), searching the queries in parts.
     max_seconds : float or None, default 3600
         Longest estimated time of one full search that may be started. Costs are estimated before searching
-        (multiply-adds at this machine's measured speed; HNSW from a timed trial on a sample); a search above
+        (multiply-adds at this machine's measured speed, then for IVF at the rate of one search part timed on
+        the pool when that prior would refuse a search; HNSW from a timed trial on a sample); a search above
         the budget is never started: ``"auto"`` escalates to the next option, an explicit ``method`` raises a
         ``ValueError`` naming the estimate. ``None`` disables the check.
     max_memory_gb : float or None, optional
@@ -103,7 +107,7 @@ class KnnConfig:
     nlist: int | None = None
     cell_size: int = 500
     max_flat_cells: int = 2048
-    coarse_nprobe: int = 16
+    coarse_nprobe: int | None = None
     refine_iter: int = 3
     nprobe: int = 8
     max_nprobe: int = 128
@@ -132,6 +136,8 @@ class KnnConfig:
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 1]")
         for name in ("cell_size", "max_flat_cells", "coarse_nprobe", "nprobe", "max_nprobe"):
+            if name == "coarse_nprobe" and self.coarse_nprobe is None:
+                continue
             if not (isinstance(getattr(self, name), (int, np.integer)) and getattr(self, name) >= 1):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
         if not (isinstance(self.refine_iter, (int, np.integer)) and self.refine_iter >= 0):

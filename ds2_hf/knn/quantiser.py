@@ -4,7 +4,7 @@ Up to ``KnnConfig.max_flat_cells`` cells (1M rows with the defaults) every query
 quantiser). Beyond that, scoring all of them would cost more than searching the cells: at 10M rows, 20,000 cells
 of 500 rows cost 20,000 centroid products per query against 4,000 cell rows at ``nprobe = 8``. The *two-level*
 quantiser groups the cells under ``sqrt(nlist)`` coarse centroids; a query scores the coarse centroids, then the
-cells of its ``coarse_nprobe`` most similar coarse cells only (about 2,400 products at 10M rows), and probes the
+cells of its ``coarse_nprobe`` most similar coarse cells only (about 6,200 products at 10M rows), and probes the
 best of those. The cells are trained in two levels too (k-means of the training sample into ``sqrt(nlist)``
 parts, then of each part into its share of the cells), followed by ``refine_iter`` k-means steps over all cells
 whose assignments go through the coarse cells; the coarse cells are a k-means of the cell centroids themselves.
@@ -87,24 +87,19 @@ def train_centroids(x, nlist: int, train_n: int, cfg: KnnConfig, rng) -> np.ndar
 
 
 def probe(x, rows: np.ndarray | None, centroids: np.ndarray, nprobe: int, block: int,
-          *, ordered: bool = False, desc: str | None = None) -> np.ndarray:
-    """The ``nprobe`` cells of highest centroid similarity of each row (``rows=None``: every row), int32.
-
-    Column 0 is always the most similar cell (the row's own cell); the others are in order only with
-    ``ordered``.
-    """
+          *, desc: str | None = None) -> np.ndarray:
+    """The ``nprobe`` cells of highest centroid similarity of each row (``rows=None``: every row), int32, most
+    similar first: column 0 is the row's own cell, and ``[:, :p]`` are its ``p`` best cells for any ``p``."""
     n = len(x) if rows is None else len(rows)
     nprobe = min(nprobe, len(centroids))
     out = np.empty((n, nprobe), dtype=np.int32)
     for s in _starts(n, block, desc):
         sc = (x[s : s + block] if rows is None else x[rows[s : s + block]]) @ centroids.T
-        if ordered or nprobe == len(centroids):
-            top = np.argsort(-sc, axis=1, kind="stable")[:, :nprobe]
-        else:
+        if nprobe == len(centroids):
+            top = np.argsort(-sc, axis=1, kind="stable")
+        else:  # the best nprobe, then in order among themselves
             top = np.argpartition(-sc, nprobe - 1, axis=1)[:, :nprobe]
-            first = np.take_along_axis(sc, top, 1).argmax(axis=1)  # move the own cell to column 0
-            r = np.arange(len(top))
-            top[r, first], top[r, 0] = top[r, 0], top[r, first]
+            top = np.take_along_axis(top, np.argsort(-np.take_along_axis(sc, top, 1), axis=1, kind="stable"), 1)
         out[s : s + block] = top
     return out
 
@@ -155,16 +150,16 @@ class Quantiser:
             return float(self.nlist)
         return len(self.coarse) + self.coarse_nprobe * self.nlist / len(self.coarse)
 
-    def probe(self, x, rows: np.ndarray | None, nprobe: int, block: int, *, ordered: bool = False,
-              desc: str | None = None, kernel=None) -> np.ndarray:
+    def probe(self, x, rows: np.ndarray | None, nprobe: int, block: int, *, desc: str | None = None,
+              kernel=None) -> np.ndarray:
         """The ``nprobe`` most similar cells of each row (``rows=None``: every row): (n, nprobe) int32.
 
-        Column 0 is the row's own cell (its most similar centroid among those scored); the columns are in
-        order of similarity with ``ordered`` (always, for two-level cells). Two-level cells: ``-1`` fills the
-        columns beyond the cells of a row's ``coarse_nprobe`` coarse cells (no cell).
+        The columns are in order of similarity: column 0 is the row's own cell (its most similar centroid among
+        those scored), and ``[:, :p]`` are the row's ``p`` best cells. Two-level cells: ``-1`` fills the columns
+        beyond the cells of a row's ``coarse_nprobe`` coarse cells (no cell).
         """
         if not self.two_level:
-            return probe(x, rows, self.centroids, nprobe, block, ordered=ordered, desc=desc)
+            return probe(x, rows, self.centroids, nprobe, block, desc=desc)
         from .exact import CpuKernel
 
         kernel = kernel or CpuKernel()
@@ -231,7 +226,8 @@ def _grouped(centroids: np.ndarray, nc: int, cfg: KnnConfig) -> Quantiser:
     coarse, assign = kmeans(centroids, nc, cfg.kmeans_iter, cfg.seed, min_points=1)
     order = np.argsort(assign, kind="stable")
     groups = np.concatenate([[0], np.cumsum(np.bincount(assign, minlength=nc))]).astype(np.int64)
-    return Quantiser(np.ascontiguousarray(centroids[order]), coarse, groups, min(nc, cfg.coarse_nprobe))
+    probed = min(nc, cfg.coarse_nprobe or max(16, nc // 4))  # KnnConfig.coarse_nprobe: a quarter beyond 64
+    return Quantiser(np.ascontiguousarray(centroids[order]), coarse, groups, probed)
 
 
 def _lloyd_step(train: np.ndarray, quantiser: Quantiser, kernel) -> np.ndarray:

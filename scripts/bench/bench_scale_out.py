@@ -102,17 +102,32 @@ def knn(args) -> dict:
 
 def curate(args) -> dict:
     from ds2_hf.curation import curate_scores
-    from ds2_hf.knn import load_embeddings
+    from ds2_hf.knn import KnnGraph, load_embeddings
 
     d = Path(args.data)
     x = load_embeddings(d / "emb_f16.npy")
     rated, true = np.load(d / "rated.npy").astype(np.int64), np.load(d / "true.npy").astype(np.int64)
+    graph = None
+    if args.graph:  # a graph saved by an earlier run (--save-graph): the curation alone
+        g = Path(args.graph)
+        info = json.loads((g / "graph.json").read_text())
+        graph = KnnGraph(np.load(g / "indices.npy", mmap_mode="r"), np.load(g / "similarities.npy", mmap_mode="r"),
+                         info["method"], info["recall"], info["info"])
     t = time.perf_counter()
-    res = curate_scores(x, rated, progress=True, knn=_knn_config(args))
-    return {"step": "curate", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
-            "peak_rss_gb": round(rss_gb(), 2), "acc_rated": round(float((rated == true).mean()), 4),
-            "acc_curated": round(float((res.curated == true).mean()), 4), "knn": res.report["knn"],
-            "timings": res.report["timings"]}
+    res = curate_scores(x, rated, progress=True, knn=_knn_config(args), graph=graph)
+    out = {"step": "curate", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
+           "peak_rss_gb": round(rss_gb(), 2), "acc_rated": round(float((rated == true).mean()), 4),
+           "acc_curated": round(float((res.curated == true).mean()), 4), "knn": res.report["knn"],
+           "joint": {key: res.report["joint"][key] for key in ("k", "alpha", "beta", "gamma", "iterations")},
+           "neighbourhood_prior": res.report["joint"]["neighbourhood_prior"], "timings": res.report["timings"]}
+    if args.save_graph and res.graph is not None:
+        g = Path(args.save_graph)
+        g.mkdir(parents=True, exist_ok=True)
+        np.save(g / "indices.npy", res.graph.indices)
+        np.save(g / "similarities.npy", res.graph.similarities)
+        (g / "graph.json").write_text(json.dumps({"method": res.graph.method, "recall": res.graph.recall,
+                                                  "info": res.graph.info}, default=str))
+    return out
 
 
 def _knn_config(args):
@@ -140,6 +155,8 @@ def main(argv=None) -> int:
                        help="KnnConfig.max_flat_cells: e.g. 1024 makes the 1M graph use the two-level cells of 10M")
         s.add_argument("--compare-in-memory", action="store_true",
                        help="knn: also build the graph from a float32 copy in memory, for the time ratio")
+        s.add_argument("--save-graph", default=None, help="curate: write the graph used to this folder")
+        s.add_argument("--graph", default=None, help="curate: a graph written by --save-graph (the curation alone)")
     args = ap.parse_args(argv)
     print(json.dumps({"generate": generate, "knn": knn, "curate": curate}[args.step](args), default=str), flush=True)
     return 0
