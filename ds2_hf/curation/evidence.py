@@ -35,6 +35,14 @@ def progress_bar(items, *, desc: str, unit: str, progress: bool, total: int | No
     return tqdm(items, desc=desc, unit=unit, total=total)
 
 
+def one_hot(y: np.ndarray, K: int) -> np.ndarray:
+    """One-hot ratings (float64, shape (len(y), K)); unrated rows (``-1``) are zero rows."""
+    out = np.zeros((len(y), K))
+    rated = y >= 0
+    out[np.flatnonzero(rated), y[rated]] = 1.0
+    return out
+
+
 def row_blocks(n: int, size: int = BLOCK_ROWS):
     """Consecutive slices of at most ``size`` rows covering ``0..n``."""
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
@@ -369,8 +377,4 @@ class Evidence:
 
     def own(self, rows: slice = slice(None)) -> np.ndarray:
         """One-hot own ratings of ``rows`` (zero rows where unrated); shape (b, K) float64."""
-        y = self.y[rows]
-        out = np.zeros((len(y), self.num_classes))
-        rated = y >= 0
-        out[np.flatnonzero(rated), y[rated]] = 1.0
-        return out
+        return one_hot(self.y[rows], self.num_classes)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..knn import KnnGraph
+from .evidence import progress_bar
 from .transition import average_counts, count_triples, estimate_transition
 
 
@@ -130,7 +131,7 @@ def run_faithful(
     ss = min(sample_size, int(0.9 * L))
     rng = np.random.default_rng(seed)
     counts, n_fallback = [], 0
-    for _ in _steps(num_rounds, "HOC rounds", "round", progress):
+    for _ in progress_bar(range(num_rounds), desc="HOC rounds", unit="round", progress=progress):
         S = rng.choice(L, ss, replace=False)
         nb = sample_neighbours(graph, x, S, 2, duplicate_quirk=duplicate_quirk)
         n_fallback += nb.n_fallback
@@ -142,7 +143,7 @@ def run_faithful(
 
     times, noisy = np.zeros(n, np.int64), np.zeros(n, np.int64)
     suggest = np.zeros((n, K), np.int64)
-    for _ in _steps(num_epochs, "detection epochs", "epoch", progress):
+    for _ in progress_bar(range(num_epochs), desc="detection epochs", unit="epoch", progress=progress):
         S = rng.choice(L, ss, replace=False)
         nb = sample_neighbours(graph, x, S, k - 1, duplicate_quirk=duplicate_quirk)
         n_fallback += nb.n_fallback
@@ -162,14 +163,6 @@ def run_faithful(
     suggested = sm.argmax(axis=1)
     confidence = np.where(misrated, sm.max(axis=1) * noise_score, 0.0)
     return FaithfulResult(T, p, te.loss, misrated, noise_score, suggested, confidence, times, n_fallback)
-
-
-def _steps(count: int, desc: str, unit: str, progress: bool):
-    if progress:
-        from tqdm.auto import tqdm
-
-        return tqdm(range(count), desc=desc, unit=unit)
-    return range(count)
 
 
 def _noise_rates(T: np.ndarray, p: np.ndarray, p_org: np.ndarray) -> np.ndarray:

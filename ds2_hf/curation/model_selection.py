@@ -31,7 +31,6 @@ class JointSelection:
     gamma: float = 0.0  # exponent of the shared-neighbour similarity in the weights
     shared: SharedNeighbours | None = None  # (N, k_max) shared-neighbour similarities when a gamma > 0 was chosen
     heldout: np.ndarray | None = None  # (N,) held-out log-likelihood of each own rating (nan if unrated)
-    model: JointModel | None = None  # the selected model of every row (its evidence; state = its fit)
 
     @property
     def weighting(self) -> Weighting:
@@ -108,4 +107,4 @@ def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_cl
         model = JointModel.build(y, y, nbr_ids, sims, w, num_classes=K, symmetric=symmetric, shared=shared)
         st = model.fit(st, max_iter=max_iter, progress=progress)
     return JointSelection(st, int(w.k), float(w.alpha), float(w.beta), float(g), float(deg_best), candidates,
-                          w.gamma, shared if w.gamma else None, model.heldout(st), model)
+                          w.gamma, shared if w.gamma else None, model.heldout(st))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import ArrayWeights, EdgeWeights, progress_bar, row_blocks
+from .evidence import ArrayWeights, EdgeWeights, one_hot, progress_bar, row_blocks
 from .joint import EM_BLOCK, EPS, JointState, normalise
 
 
@@ -98,13 +98,6 @@ def posterior_under_prior(prior: np.ndarray, T: np.ndarray, y: np.ndarray) -> tu
     return joint / evidence[:, None], evidence
 
 
-def _one_hot(y: np.ndarray, K: int) -> np.ndarray:
-    out = np.zeros((len(y), K))
-    rated = y >= 0
-    out[np.flatnonzero(rated), y[rated]] = 1.0
-    return out
-
-
 def refit_under_prior(prior: np.ndarray, y: np.ndarray, T: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6,
                       block: int = EM_BLOCK) -> tuple[np.ndarray, float, int]:
     """EM for ``T`` with every row's prior fixed: ``(T, mean log-evidence, iterations)``, computed in blocks."""
@@ -116,7 +109,7 @@ def refit_under_prior(prior: np.ndarray, y: np.ndarray, T: np.ndarray, *, max_it
         for sl in blocks:
             q, evidence = posterior_under_prior(prior[sl], T, y[sl])
             ll += float(np.log(evidence).mean()) if len(blocks) == 1 else float(np.log(evidence).sum()) / n
-            counts = counts + q.T @ _one_hot(y[sl], K)
+            counts = counts + q.T @ one_hot(y[sl], K)
         T = normalise(counts + EPS, axis=1)
         if abs(ll - prev) < tol:
             break

@@ -67,7 +67,10 @@ def is_out_of_core(embeddings) -> bool:
 
 def as_rows(embeddings, *, block: int = 1 << 18, progress: bool = True, name: str = "embeddings"):
     """Validated unit rows: :func:`open_rows` for memory maps and float16 arrays (read in blocks, never copied
-    whole), :func:`~ds2_hf.validation.validate_embeddings` (a float32 array) for everything else."""
+    whole), :func:`~ds2_hf.validation.validate_embeddings` (a float32 array) for everything else. Rows already
+    opened (a :class:`MappedRows`) are returned as they are."""
+    if isinstance(embeddings, MappedRows):
+        return embeddings
     if is_out_of_core(embeddings):
         return open_rows(embeddings, block=block, progress=progress, name=name)
     return validate_embeddings(embeddings, name=name)

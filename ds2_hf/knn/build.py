@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._import_utils import require
-from .blocked import MappedRows, is_out_of_core, open_rows
+from .blocked import MappedRows, as_rows
 from .cost import exact_cost, human_seconds, hnsw_bytes, ivf_cost, measured_speed
 from .exact import exact_for_queries, exact_graph, recall
-from .graph import KnnConfig, KnnGraph, check_k, strip_self, validate_embeddings
+from .graph import KnnConfig, KnnGraph, check_k, strip_self
 from .gpu import make_kernel
 from .hnsw import OverBudget, hnsw_graph, trial
 from . import ivf
@@ -113,12 +113,8 @@ def build_knn_graph(embeddings, k: int, *, config: KnnConfig | None = None, prog
         or the memory budget (nothing is searched then).
     """
     cfg = config or KnnConfig()
-    out_of_core = isinstance(embeddings, MappedRows) or is_out_of_core(embeddings)
-    if isinstance(embeddings, MappedRows):
-        x = embeddings
-    else:
-        x = open_rows(embeddings, block=cfg.batch_size, progress=progress) if out_of_core else \
-            validate_embeddings(embeddings)
+    x = as_rows(embeddings, block=cfg.batch_size, progress=progress)
+    out_of_core = isinstance(x, MappedRows)
     n, d = x.shape
     check_k(k, n)
     faiss = require("faiss", purpose="the k-NN graph")
@@ -187,8 +183,8 @@ def _ivf(job: _Job, base: dict) -> KnnGraph:
 
     nprobe = min(cfg.nprobe, nlist)
     steps = []
-    while nprobe > 1 and over_budget(nprobe):  # too big to search at the starting nprobe: fewer probes
-        steps.append({"step": f"ivf nprobe {nprobe}", "skipped": over_budget(nprobe)})
+    while nprobe > 1 and (why := over_budget(nprobe)):  # too big to search at the starting nprobe: fewer probes
+        steps.append({"step": f"ivf nprobe {nprobe}", "skipped": why})
         nprobe //= 2
     job.check(cost(nprobe))
     if steps:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .graph import id_dtype
+
 _SPEED: dict[tuple[str, int], float] = {}
 # The prior for the IVF cell search before it is timed on the pool: about a third of the calibrated product speed
 # (gathering each cell's rows and queries, merging the candidates). 120k x 64 clustered, nprobe 8 and 128,
@@ -128,10 +130,9 @@ def ivf_cost(n: int, d: int, k: int, nprobe: int, probed_rows: float, speed: flo
     Without a ``rate`` the products run at ``speed / IVF_OVERHEAD`` (the prior); with one, at the search's own
     rate measured on the pool.
     """
-    ids = n * k * (4 if n < 2**31 else 8)  # int32 ids below 2**31 rows
-    held = n * nprobe * 4 + n * 16 + min(1 << 30, n * nprobe * (k + 1) * 8) + ids + n * k * 4
+    held = n * nprobe * 4 + n * 16 + min(1 << 30, n * nprobe * (k + 1) * 8) + n * k * (id_dtype(n).itemsize + 4)
     work = float(n) * d * probed_rows
-    if rate is None:
+    if rate is None:  # the prior
         return Cost(f"ivf (nprobe {nprobe})", IVF_OVERHEAD * work, held, speed, extra_seconds=probe_seconds)
     return Cost(f"ivf (nprobe {nprobe})", work, held, rate.speed, measured=rate.describe(),
                 extra_seconds=probe_seconds)
