@@ -23,14 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-PUBLIC_SYNTH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "synth.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_accuracy import PUBLIC_SYNTH  # noqa: E402
+
 INTEGER = ("curated", "misrated", "suggested", "duplicate_group")
 FLOAT = ("posterior", "transition_matrix", "true_prior", "confidence", "noise_score", "long_tail",
          "rater_transition_matrices")
 
 
 def _synth(n: int, dim: int, preset: str, violate: float):
-    sys.path.insert(0, str(PUBLIC_SYNTH.parent))
+    if str(PUBLIC_SYNTH.parent) not in sys.path:
+        sys.path.insert(0, str(PUBLIC_SYNTH.parent))
     import synth
 
     g = synth.generate(n, dim, synth.get_T(preset), synth.P_DEFAULT, seed=0, violate=violate)

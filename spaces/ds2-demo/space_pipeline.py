@@ -65,7 +65,6 @@ class PipelineOutput:
     selected: Any  # pandas.DataFrame
     flagged: Any  # pandas.DataFrame
     curated: Any  # datasets.Dataset: the pool with the curation columns added
-    session: Session
 
 
 
@@ -211,7 +210,6 @@ def present(session: Session) -> PipelineOutput:
         selected=table(subset, **show),
         flagged=table(flagged, **show),
         curated=session.pool,
-        session=session,
     )
 
 
