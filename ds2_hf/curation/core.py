@@ -12,11 +12,9 @@ from ..knn.blocked import as_rows
 from ..validation import rating_codes, validate_ratings  # noqa: F401  (validate_ratings: public here too)
 from .config import CurationConfig
 from .diagnostics import assess_clusterability, check_audit, check_groups
-from .evidence import EdgeWeights
 from .faithful import graph_size_needed, run_faithful
 from .long_tail import long_tail_score, reference_long_tail_score
-from .model_selection import JointSelection, select_joint
-from .neighbourhood import fit_neighbourhood
+from .model_selection import JointSelection, select_joint, select_stage
 from .result import CurationResult, build_report
 from .structure import EvidenceStructure, encode_labels, evidence_graph, extra_depth, prompt_gain
 
@@ -159,32 +157,24 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
     sel = _select_joint(y, graph, cfg)
     timings["joint_em"] = round(time.perf_counter() - t, 3)
     rated = y >= 0
-    r = np.bincount(y[rated], minlength=K) / rated.sum()
-    log_marginal = np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
-    state, per_row, heldout_gain = sel.state, sel.heldout - log_marginal, sel.heldout_gain
-    stage = {"used": False}
+    t2 = time.perf_counter()
+    choice = select_stage(sel, y, graph.indices, graph.similarities, prior=cfg.neighbourhood_prior,
+                          symmetric=cfg.symmetric, max_iter=cfg.max_iter,
+                          blocks=[structure.groups, structure.duplicates], progress=_bars(cfg, y))
     if cfg.neighbourhood_prior is not False:
-        t2 = time.perf_counter()
-        ids = graph.indices[:, : sel.k]
-        w = EdgeWeights(ids, graph.similarities, sel.weighting, sel.shared)
-        second = fit_neighbourhood(sel.state, y, ids, w, symmetric=cfg.symmetric, max_iter=cfg.max_iter,
-                                   blocks=[structure.groups, structure.duplicates], progress=_bars(cfg, y))
-        per_row2 = second.heldout - log_marginal
-        g1, g2 = float(np.mean(per_row[rated])), float(np.mean(per_row2[rated]))
-        used = cfg.neighbourhood_prior is True or g2 > g1
-        stage = {"used": bool(used), "heldout_gain_first": round(g1, 5), "heldout_gain_second": round(g2, 5),
-                 "iterations": second.state.iterations}
-        if used:
-            # the selection's gain (on its sampled rows) shifted by what the second stage adds on every row
-            state, per_row, heldout_gain = second.state, per_row2, sel.heldout_gain + (g2 - g1)
         timings["neighbourhood_prior"] = round(time.perf_counter() - t2, 3)
+    degenerate_gain, candidates = sel.degenerate_gain, sel.candidates
+    del sel  # frees the selected first stage and the shared-neighbour similarities when the second stage is kept
+    r = np.bincount(y[rated], minlength=K) / rated.sum()
+    state, heldout_gain = choice.state, choice.heldout_gain
+    per_row = choice.heldout - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
     t_detect = time.perf_counter()
     q = state.posterior
     proposed = np.where(rated, q.argmax(axis=1), -1)
     extra = (check_groups(structure, None if structure.groups is None else prompt_gain(y, structure.groups, K)),
              check_audit(y, proposed, audit))
     diag = assess_clusterability(y, graph.indices, num_classes=K, heldout_gain=heldout_gain,
-                                 latent_gain=heldout_gain - sel.degenerate_gain, per_row_gain=per_row,
+                                 latent_gain=heldout_gain - degenerate_gain, per_row_gain=per_row,
                                  transition=state.T, prior=state.p, extra=extra)
     gate = diag.gate if cfg.use_backoff else 1.0
     idx = np.flatnonzero(rated)
@@ -213,9 +203,10 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
         noise_score=np.where(rated, 1.0 - p_raw, 0.0).astype(np.float32), suggested=suggested,
         long_tail=np.empty(0, np.float32), posterior=posterior, clusterability=diag, report={},
     )
-    res.details = {"k": sel.k, "alpha": sel.alpha, "beta": sel.beta, "gamma": sel.gamma,
-                   "iterations": sel.state.iterations, "neighbourhood_prior": stage,
-                   "candidates": sel.candidates}
+    w = choice.weighting
+    res.details = {"k": w.k, "alpha": w.alpha, "beta": w.beta, "gamma": w.gamma,
+                   "iterations": choice.first_iterations, "neighbourhood_prior": choice.details,
+                   "candidates": candidates}
     return res
 
 

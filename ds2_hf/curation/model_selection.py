@@ -5,6 +5,12 @@ Every candidate :class:`~ds2_hf.curation.evidence.Weighting` ``(k, alpha, beta, 
 of each row's own rating predicted from its neighbours alone, over the rating marginal; the best is refitted on
 every row. The cost of the search is therefore that of ``selection_rows`` rows, whatever the pool's size; the
 refit and the shared-neighbour similarities (when a ``gamma > 0`` is searched) are the only steps over all rows.
+
+:func:`select_stage` then decides whether the second stage, the neighbourhood prior, is kept, and on which
+candidate: the selected one or the best of each other ``gamma``. The first stage's best candidate is not always the
+best base for the second stage, so each of these finalists is refitted on every row and given the second stage, and
+the curation keeps whichever model, the selected first stage or a finalist's second stage, predicts held-out ratings
+best over every rated row.
 """
 
 from __future__ import annotations
@@ -13,8 +19,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import SharedNeighbours, Weighting, incoming_edges, incoming_votes, progress_bar, reverse_votes
+from .evidence import (EdgeWeights, SharedNeighbours, Weighting, incoming_edges, incoming_votes, progress_bar,
+                       reverse_votes)
 from .joint import JointModel, JointState
+from .neighbourhood import fit_neighbourhood
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate weighting, fitted on the selection rows."""
+
+    weighting: Weighting
+    state: JointState  # fitted on the selection rows (every row when the pool is no larger than selection_rows)
+    heldout_gain: float  # nats per rated selection row over the rating marginal
 
 
 @dataclass
@@ -29,8 +46,9 @@ class JointSelection:
     degenerate_gain: float  # nats per rated row over the marginal, best "ratings are the truth" model
     candidates: list  # [k, alpha, beta, gamma, heldout_gain] of every candidate
     gamma: float = 0.0  # exponent of the shared-neighbour similarity in the weights
-    shared: SharedNeighbours | None = None  # (N, k_max) shared-neighbour similarities when a gamma > 0 was chosen
+    shared: SharedNeighbours | None = None  # (N, k_max) shared-neighbour similarities when a gamma > 0 was searched
     heldout: np.ndarray | None = None  # (N,) held-out log-likelihood of each own rating (nan if unrated)
+    runners_up: tuple[Candidate, ...] = ()  # the best candidate of every other gamma, on the selection rows
 
     @property
     def weighting(self) -> Weighting:
@@ -92,19 +110,115 @@ def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_cl
         return JointModel.build(ys, y, ids_s, sims_s, w, num_classes=K, shared=shared_s, reverse=reverse)
 
     base = model_for(Weighting(ks[len(ks) // 2], 1.0, 0.0, 0.0)).fit(max_iter=max_iter)
-    best, deg_best, candidates = None, -np.inf, []
+    best, deg_best, candidates, by_gamma = None, -np.inf, [], {}
     grid = [Weighting(k, a, b, c) for k in ks for c in gammas for a in alphas for b in betas]
     for w in progress_bar(grid, desc="joint model selection", unit="candidate", progress=progress):
         model = model_for(w)
         st = model.fit(base, max_iter=max_iter)
         g = gain(st, model)
         candidates.append([int(w.k), float(w.alpha), float(w.beta), w.gamma, round(g, 5)])
-        if best is None or g > best[0]:
-            best = (g, w, st, model)
+        if best is None or g > best.heldout_gain:
+            best = Candidate(w, st, g)
+        if w.gamma not in by_gamma or g > by_gamma[w.gamma].heldout_gain:
+            by_gamma[w.gamma] = Candidate(w, st, g)
         deg_best = max(deg_best, gain(model.degenerate(), model))
-    g, w, st, model = best
-    if len(sel) < n:  # refit the winner on every row
-        model = JointModel.build(y, y, nbr_ids, sims, w, num_classes=K, symmetric=symmetric, shared=shared)
-        st = model.fit(st, max_iter=max_iter, progress=progress)
-    return JointSelection(st, int(w.k), float(w.alpha), float(w.beta), float(g), float(deg_best), candidates,
-                          w.gamma, shared if w.gamma else None, model.heldout(st))
+    w = best.weighting
+    st, heldout = refit_joint(y, nbr_ids, sims, best, num_classes=K, symmetric=symmetric, shared=shared,
+                              max_iter=max_iter, progress=progress)
+    runners_up = tuple(c for gamma, c in sorted(by_gamma.items()) if gamma != w.gamma)
+    return JointSelection(st, int(w.k), float(w.alpha), float(w.beta), float(best.heldout_gain), float(deg_best),
+                          candidates, w.gamma, shared, heldout, runners_up)
+
+
+def refit_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, candidate: Candidate, *, num_classes: int,
+                symmetric: bool = True, shared: SharedNeighbours | None = None, max_iter: int = 100,
+                progress: bool = False) -> tuple[JointState, np.ndarray]:
+    """A candidate's model over every row: ``(state, heldout)``, its state and each row's held-out log-likelihood.
+
+    The EM starts from the candidate's fit on the selection rows (none is run when those were every row);
+    ``heldout`` (N,) is ``log P(own rating | neighbours)``, ``nan`` for unrated rows.
+    """
+    model = JointModel.build(y, y, nbr_ids, sims, candidate.weighting, num_classes=num_classes,
+                             symmetric=symmetric, shared=shared)
+    state = candidate.state
+    if len(state.posterior) != len(y):
+        state = model.fit(state, max_iter=max_iter, progress=progress)
+    return state, model.heldout(state)
+
+
+@dataclass
+class StageChoice:
+    """The model a joint curation keeps: the selected first stage, or a finalist's neighbourhood prior."""
+
+    state: JointState  # its posteriors over every row, T and p
+    first_iterations: int  # EM iterations of the first stage it builds on
+    weighting: Weighting
+    heldout: np.ndarray  # (N,) held-out log-likelihood of each own rating (nan if unrated)
+    heldout_gain: float  # nats per rated row over the marginal, on the selection's rows (as JointSelection's)
+    details: dict  # the report's ``neighbourhood_prior`` section
+
+
+def select_stage(sel: JointSelection, y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *,
+                 prior: bool | str = "auto", symmetric: bool = True, max_iter: int = 100, blocks: list | None = None,
+                 progress: bool = False) -> StageChoice:
+    """Keep the first stage, or the neighbourhood prior over the finalist that predicts held-out ratings best.
+
+    The finalists are the selected candidate and ``sel.runners_up`` (the best of every other gamma), each refitted
+    on every row (:func:`refit_joint`) and given the second stage
+    (:func:`~ds2_hf.curation.neighbourhood.fit_neighbourhood`, with ``blocks`` as its leave-one-out blocks). With
+    ``prior="auto"`` the best second stage is kept when its mean held-out gain over every rated row beats the
+    selected first stage's; ``True`` always keeps it, ``False`` never fits it.
+
+    Returns
+    -------
+    StageChoice
+        ``details`` holds ``used``, ``heldout_gain_first`` (the selected first stage, every rated row),
+        ``heldout_gain_second`` (the best second stage), its EM ``iterations``, and ``finalists``:
+        ``[k, alpha, beta, gamma, first-stage gain, second-stage gain]`` of each finalist, nats per rated row.
+
+    Examples
+    --------
+    >>> from ds2_hf.knn import build_knn_graph
+    >>> from ds2_hf.simulate import simulate
+    >>> data = simulate(3000, 16, transition="llama-like", spread=1.0, seed=0)
+    >>> g = build_knn_graph(data.embeddings, 40, progress=False)
+    >>> sel = select_joint(data.rated, g.indices, g.similarities, num_classes=6)
+    >>> choice = select_stage(sel, data.rated, g.indices, g.similarities)
+    >>> len(choice.details["finalists"]), choice.details["used"]
+    (2, True)
+    """
+    rated = y >= 0
+    marginal = np.bincount(y[rated], minlength=len(sel.state.p)) / max(int(rated.sum()), 1)
+    log_marginal = np.log(np.maximum(marginal, 1e-12))[y[rated]]
+
+    def mean_gain(heldout: np.ndarray) -> float:
+        return float(np.mean(heldout[rated] - log_marginal))
+
+    if prior is False:
+        return StageChoice(sel.state, sel.state.iterations, sel.weighting, sel.heldout, sel.heldout_gain, {"used": False})
+    g1 = mean_gain(sel.heldout)
+    finalists, best = [], None
+    for cand in (None, *sel.runners_up):
+        if cand is None:
+            w, first, g_first, g_sel = sel.weighting, sel.state, g1, sel.heldout_gain
+        else:
+            w, g_sel = cand.weighting, cand.heldout_gain
+            first, heldout = refit_joint(y, nbr_ids, sims, cand, num_classes=len(sel.state.p), symmetric=symmetric,
+                                         shared=sel.shared, max_iter=max_iter, progress=progress)
+            g_first = mean_gain(heldout)
+        ids = nbr_ids[:, : w.k]
+        second = fit_neighbourhood(first, y, ids, EdgeWeights(ids, sims, w, sel.shared if w.gamma else None),
+                                   symmetric=symmetric, max_iter=max_iter, blocks=blocks, progress=progress)
+        g2 = mean_gain(second.heldout)
+        finalists.append([int(w.k), float(w.alpha), float(w.beta), float(w.gamma), round(g_first, 5), round(g2, 5)])
+        if best is None or g2 > best[0]:
+            # the finalist's gain on the selection rows, shifted by what the second stage adds on every row
+            best = (g2, w, first, second, g_sel + (g2 - g_first))
+        del second
+    g2, w, first, second, gain2 = best
+    used = prior is True or g2 > g1
+    details = {"used": bool(used), "heldout_gain_first": round(g1, 5), "heldout_gain_second": round(g2, 5),
+               "iterations": second.state.iterations, "finalists": finalists}
+    if not used:
+        return StageChoice(sel.state, sel.state.iterations, sel.weighting, sel.heldout, sel.heldout_gain, details)
+    return StageChoice(second.state, first.iterations, w, second.heldout, gain2, details)
