@@ -86,6 +86,8 @@ def run_pipeline(
     embedding : ds2_hf.EmbeddingConfig, optional
         How to embed the rows when the curator's embedding column is missing. Default ``EmbeddingConfig()``
         (``backend="auto"``: BGE-large when the Hub is reachable, else WordLlama); unused when the column exists.
+        Its ``formatter`` (a row template, say) also renders the rows for the curator's duplicate and prompt-group
+        finder when the curator has no formatter of its own, so that both read the same text.
     curator : ds2_hf.Curator, optional
         An unfitted curator holding the curation options and columns. Default ``Curator()``.
     selection : ds2_hf.SelectionConfig, optional
@@ -118,9 +120,12 @@ def run_pipeline(
         ``push_to`` without a token, or the Hub refused the upload.
     """
     from .curation import Curator
+    from .formats import Formatter
     from .selection import SelectionConfig
 
     curator = curator if curator is not None else Curator()
+    if curator.formatter is None and embedding is not None and embedding.formatter != Formatter():
+        curator.set_params(formatter=embedding.formatter)  # one rendering of the rows for embedding and duplicates
     selection = selection if selection is not None else SelectionConfig()
     check_outputs(output, overwrite, push_to, token)
     dataset, report = _load(data, report if report is not None else Report())

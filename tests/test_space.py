@@ -309,3 +309,18 @@ def test_app_end_to_end_over_http(space):
         assert parquet["interactive"] and datasets.Dataset.from_parquet(parquet["value"]).num_rows == 30
     finally:
         space.app.demo.close()
+
+
+
+def test_a_templated_upload_finds_its_copies(space, pool):
+    """The row template renders the duplicate finder's text too (run_pipeline hands it to the curator): exact
+    copies of a row are one duplicate group in the curation's evidence, not only near neighbours of each other."""
+    qa = pool.rename_columns({"instruction": "question", "output": "answer", "rating": "stars"})
+    copies = {"question": [qa["question"][3]] * 6, "answer": [qa["answer"][3]] * 6, "stars": [4] * 6}
+    qa = datasets.concatenate_datasets([qa, datasets.Dataset.from_dict(copies, features=qa.features)])
+    session = space.pipeline.curate(qa, k=20, rating_column="stars", template="Q: {question}\nA: {answer}")
+    structure = session.report.curation.structure
+    assert structure["duplicate_source"] == "response text"
+    assert (structure["n_duplicate_groups"], structure["n_duplicate_rows"]) == (1, 7)  # row 3 and its six copies
+    groups = np.asarray(session.pool["duplicate_group"])
+    assert len(set(groups[[3, *range(80, 86)]])) == 1 and groups[3] >= 0

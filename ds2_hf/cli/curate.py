@@ -96,9 +96,11 @@ def print_summary(report, file=None) -> None:
         print(f"k-NN graph: {info.knn.method}{recall}", file=file)
     stage = info.neighbourhood_prior
     if "heldout_gain_second" in stage:
+        finalists = stage.get("finalists", [])
+        tried = f"; the best of {len(finalists)} finalists" if len(finalists) > 1 else ""
         print(f"neighbourhood prior: {'kept' if stage['used'] else 'not kept'} (held-out gain "
-              f"{stage['heldout_gain_second']:.4f} against {stage['heldout_gain_first']:.4f} nats for the first stage)",
-              file=file)
+              f"{stage['heldout_gain_second']:.4f} against {stage['heldout_gain_first']:.4f} nats for the first stage"
+              f"{tried})", file=file)
     print("estimated transition matrix T[true, rated]:", file=file)
     print("  true\\rated " + " ".join(f"{j:>6d}" for j in range(K)), file=file)
     for i, row in enumerate(info.transition_matrix):

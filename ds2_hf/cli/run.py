@@ -80,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
     curator = curator_from_args(args)  # every option is checked before the data are read
     embedding = EmbeddingConfig(**config_values(args, EmbeddingConfig, prefix="embed_"))
     formatter = formatter_from_args(args)
-    if formatter is not None:  # one rendering of the rows for the embedder and the duplicate finder
+    if formatter is not None:  # run_pipeline renders the rows with it for the duplicate finder too
         embedding = dataclasses.replace(embedding, formatter=formatter)
-        curator.set_params(formatter=formatter)
     selection = SelectionConfig(**config_values(args, SelectionConfig), seed=curator.resolved_config().seed)
     publish = PublishConfig(**card_options(args))
     command = CommandInfo.of(args.argv)

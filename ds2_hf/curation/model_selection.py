@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import (EdgeWeights, SharedNeighbours, Weighting, incoming_edges, incoming_votes, progress_bar,
-                       reverse_votes)
+from .evidence import EdgeWeights, SharedNeighbours, Weighting, incoming_edges, incoming_votes, progress_bar
 from .joint import JointModel, JointState
 from .neighbourhood import fit_neighbourhood
 
@@ -102,12 +101,11 @@ def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_cl
         return float(np.mean(ll[ok] - marg[ys[ok]]))
 
     def model_for(w: Weighting) -> JointModel:
-        reverse = None
-        if symmetric and edges is not None:
-            reverse = incoming_votes(y, sims, shared, edges, len(sel), K, w.alpha, w.beta, w.gamma, w.k)
-        elif symmetric:
-            reverse = reverse_votes(y, nbr_ids[:, : w.k], sims[:, : w.k], K, w.alpha, w.beta, shared, w.gamma)
-        return JointModel.build(ys, y, ids_s, sims_s, w, num_classes=K, shared=shared_s, reverse=reverse)
+        # a sample's reverse votes come from the incoming edges; over every row, build computes them
+        reverse = None if edges is None else incoming_votes(y, sims, shared, edges, len(sel), K, w.alpha, w.beta,
+                                                            w.gamma, w.k)
+        return JointModel.build(ys, y, ids_s, sims_s, w, num_classes=K, symmetric=symmetric, shared=shared_s,
+                                reverse=reverse)
 
     base = model_for(Weighting(ks[len(ks) // 2], 1.0, 0.0, 0.0)).fit(max_iter=max_iter)
     best, deg_best, candidates, by_gamma = None, -np.inf, [], {}
