@@ -192,8 +192,11 @@ def select_stage(sel: JointSelection, y: np.ndarray, nbr_ids: np.ndarray, sims: 
     def mean_gain(heldout: np.ndarray) -> float:
         return float(np.mean(heldout[rated] - log_marginal))
 
+    def first_stage(details: dict) -> StageChoice:
+        return StageChoice(sel.state, sel.state.iterations, sel.weighting, sel.heldout, sel.heldout_gain, details)
+
     if prior is False:
-        return StageChoice(sel.state, sel.state.iterations, sel.weighting, sel.heldout, sel.heldout_gain, {"used": False})
+        return first_stage({"used": False})
     g1 = mean_gain(sel.heldout)
     finalists, best = [], None
     for cand in (None, *sel.runners_up):
@@ -218,5 +221,5 @@ def select_stage(sel: JointSelection, y: np.ndarray, nbr_ids: np.ndarray, sims: 
     details = {"used": bool(used), "heldout_gain_first": round(g1, 5), "heldout_gain_second": round(g2, 5),
                "iterations": second.state.iterations, "finalists": finalists}
     if not used:
-        return StageChoice(sel.state, sel.state.iterations, sel.weighting, sel.heldout, sel.heldout_gain, details)
+        return first_stage(details)
     return StageChoice(second.state, first.iterations, w, second.heldout, gain2, details)
