@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..knn import KnnGraph
-from .evidence import row_blocks
+from .evidence import ArrayWeights, EdgeWeights, row_blocks
 
 
 def encode_labels(labels, n: int, *, name: str) -> np.ndarray | None:
@@ -183,6 +183,10 @@ class BlockVotes:
     prior in two hops. This takes out the votes of every row that shares a label with the row (in any of
     ``blocks``), by inclusion-exclusion over the labelings.
 
+    Only rows that share a label with another row have a block larger than themselves, so only their edges are
+    tabulated: memory grows with the edges of those rows (about ``2 k`` table entries each), and a pool without
+    any shared label holds no table at all. Every other row's block is its own vote, its reciprocal weights.
+
     Parameters
     ----------
     y : ndarray (N,) int64
@@ -201,27 +205,39 @@ class BlockVotes:
     def __init__(self, y: np.ndarray, nbr_ids: np.ndarray, weights, blocks: list[np.ndarray], *,
                  num_classes: int, symmetric: bool = True) -> None:
         n, k = nbr_ids.shape
-        self.K, self.nbr_ids = num_classes, nbr_ids
-        if hasattr(weights, "block"):  # EdgeWeights
-            weights = np.concatenate([weights.block(sl) for sl in row_blocks(n)]) if n else np.zeros((0, k))
-        rows = np.repeat(np.arange(n), k)
-        ids, w = nbr_ids.ravel(), np.asarray(weights, np.float64).ravel()
-        ok = ids >= 0
-        dst, src, w = [rows[ok]], [ids[ok]], [w[ok]]  # j's own list: m = neighbour votes for j
-        if symmetric:  # m votes for the rows in m's list
-            dst.append(ids[ok])
-            src.append(rows[ok])
-            w.append(w[0])
-        dst, src, w = np.concatenate(dst), np.concatenate(src), np.concatenate(w)
-        voted = y[src] >= 0
-        self._dst, self._src, self._w, self._y = dst[voted], src[voted], w[voted], y[src[voted]]
-        self._terms = []
+        self.K, self.nbr_ids, self.y, self.symmetric = num_classes, nbr_ids, y, symmetric
+        self.weights = weights if isinstance(weights, EdgeWeights) else ArrayWeights(nbr_ids, weights)
         labelings = [b for b in blocks if b is not None]
+        self.shared = np.zeros(n, bool)  # rows whose block holds another row
+        for lab in labelings:
+            sizes = np.bincount(lab[lab >= 0], minlength=1)
+            self.shared |= (lab >= 0) & (sizes[np.maximum(lab, 0)] > 1)
+        self._terms = []
+        if not self.shared.any():
+            return
+        # the edges that carry a shared row's vote: j's own list holding it (j's forward votes), and, when
+        # symmetric, its own list (its reverse votes), in the row order of the full edge list
+        fwd = [(sl.start + r, c) for sl in row_blocks(n) for r, c in [np.nonzero(self._holds_shared(sl))]]
+        j_rows = np.concatenate([r for r, _ in fwd]).astype(np.int64)
+        j_cols = np.concatenate([c for _, c in fwd]).astype(np.int64)
+        dst, src, wt = [j_rows], [nbr_ids[j_rows, j_cols].astype(np.int64)], [self.weights.at(j_rows, j_cols)]
+        if symmetric:
+            m_rows, m_cols = np.nonzero(nbr_ids[self.shared] >= 0)
+            m_rows = np.flatnonzero(self.shared)[m_rows]
+            dst.append(nbr_ids[m_rows, m_cols].astype(np.int64))
+            src.append(m_rows)
+            wt.append(self.weights.at(m_rows, m_cols))
+        dst, src, wt = np.concatenate(dst), np.concatenate(src), np.concatenate(wt)
+        voted = y[src] >= 0
+        self._dst, self._src, self._w, self._y = dst[voted], src[voted], wt[voted], y[src[voted]]
         for size in range(1, len(labelings) + 1):
             for subset in _subsets(labelings, size):
                 self._terms.append(((-1) ** (size + 1), *self._table(_joint_code(subset, n))))
-        if not self._terms:  # no labels: every row is its own block
-            self._terms.append((1, *self._table(np.arange(n, dtype=np.int64))))
+
+    def _holds_shared(self, rows: slice) -> np.ndarray:
+        """``(b, k)`` bool: which neighbours of these rows share a block with another row."""
+        ids = self.nbr_ids[rows]
+        return (ids >= 0) & self.shared[np.maximum(ids, 0)]
 
     def _table(self, code: np.ndarray) -> tuple:
         span = int(code.max()) + 1
@@ -233,14 +249,25 @@ class BlockVotes:
     def edges(self, rows: slice) -> np.ndarray:
         """``(b, k, K)``: weighted rating counts of row ``i``'s block entering the evidence of its ``c``-th neighbour."""
         ids = self.nbr_ids[rows]
-        own = np.arange(self.nbr_ids.shape[0])[rows]
-        out = np.zeros(ids.shape + (self.K,))
+        b, k = ids.shape
+        out = np.zeros((b, k, self.K))
+        yb = self.y[rows]
+        rated = np.flatnonzero(yb >= 0)
+        rec = self.weights.reciprocal(rows, symmetric=self.symmetric)
+        out[rated[:, None], np.arange(k)[None, :], yb[rated][:, None]] = rec[rated]  # the row's own vote
+        mine = np.flatnonzero(self.shared[rows])
+        if not mine.size:
+            return out
+        own = np.arange(*rows.indices(len(self.y)))[mine]
+        ids = ids[mine]
         valid = ids >= 0
+        block = np.zeros(ids.shape + (self.K,))
         for sign, code, span, uniq, counts in self._terms:
-            keys = np.where(valid, ids, 0) * span + code[own][:, None]
+            keys = np.where(valid, ids, 0).astype(np.int64) * span + code[own][:, None]  # int32 ids would overflow
             pos = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
             hit = valid & (uniq[pos] == keys)
-            out += sign * np.where(hit[:, :, None], counts[pos], 0.0)
+            block += sign * np.where(hit[:, :, None], counts[pos], 0.0)
+        out[mine] = block
         return out
 
 

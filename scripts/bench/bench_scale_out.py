@@ -113,13 +113,15 @@ def curate(args) -> dict:
         info = json.loads((g / "graph.json").read_text())
         graph = KnnGraph(np.load(g / "indices.npy", mmap_mode="r"), np.load(g / "similarities.npy", mmap_mode="r"),
                          info["method"], info["recall"], info["info"])
+    duplicates = None if args.duplicate_share is None else _copy_pairs(len(x), args.duplicate_share)
     t = time.perf_counter()
-    res = curate_scores(x, rated, progress=True, knn=_knn_config(args), graph=graph)
+    res = curate_scores(x, rated, duplicates=duplicates, progress=True, knn=_knn_config(args), graph=graph)
     out = {"step": "curate", "n": len(x), "dim": x.shape[1], "seconds": round(time.perf_counter() - t, 1),
            "peak_rss_gb": round(rss_gb(), 2), "acc_rated": round(float((rated == true).mean()), 4),
            "acc_curated": round(float((res.curated == true).mean()), 4), "knn": res.report["knn"],
            "joint": {key: res.report["joint"][key] for key in ("k", "alpha", "beta", "gamma", "iterations")},
-           "neighbourhood_prior": res.report["joint"]["neighbourhood_prior"], "timings": res.report["timings"]}
+           "neighbourhood_prior": res.report["joint"]["neighbourhood_prior"], "timings": res.report["timings"],
+           "duplicate_share": args.duplicate_share}
     if args.save_graph and res.graph is not None:
         g = Path(args.save_graph)
         g.mkdir(parents=True, exist_ok=True)
@@ -128,6 +130,17 @@ def curate(args) -> dict:
         (g / "graph.json").write_text(json.dumps({"method": res.graph.method, "recall": res.graph.recall,
                                                   "info": res.graph.info}, default=str))
     return out
+
+
+def _copy_pairs(n: int, share: float) -> np.ndarray:
+    """Duplicate-group labels with ``share`` of the rows in pairs (random rows, seed 0), ``-1`` elsewhere.
+
+    ``share=0`` is what a text pool without copies passes: a labelling in which no row shares a label.
+    """
+    labels = np.full(n, -1, np.int64)
+    rows = np.random.default_rng(0).choice(n, int(n * share) // 2 * 2, replace=False)
+    labels[rows] = np.arange(len(rows)) // 2
+    return labels
 
 
 def _knn_config(args):
@@ -157,6 +170,9 @@ def main(argv=None) -> int:
                        help="knn: also build the graph from a float32 copy in memory, for the time ratio")
         s.add_argument("--save-graph", default=None, help="curate: write the graph used to this folder")
         s.add_argument("--graph", default=None, help="curate: a graph written by --save-graph (the curation alone)")
+        s.add_argument("--duplicate-share", type=float, default=None,
+                       help="curate: pass duplicate groups, this share of the rows in random pairs (0: a labelling "
+                            "with no copies, as a text pool without copies gives)")
     args = ap.parse_args(argv)
     print(json.dumps({"generate": generate, "knn": knn, "curate": curate}[args.step](args), default=str), flush=True)
     return 0

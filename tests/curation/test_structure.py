@@ -56,9 +56,11 @@ def test_block_votes_without_labels_are_the_row_own_vote(small_graph):
     first = fit_joint(y, y, g.indices, g.similarities, num_classes=6, alpha=0.5, beta=5.0, symmetric=True)
     rec = reciprocal_weights(g.indices, w)
     plain = neighbourhood_prior(first, y, g.indices, w, rec)
-    blocked = neighbourhood_prior(first, y, g.indices, w, rec,
-                                  block_votes=BlockVotes(y, g.indices, w, [], num_classes=6))
-    np.testing.assert_allclose(blocked, plain, atol=1e-12)
+    for labelings in ([], [np.full(len(y), -1)], [None, np.arange(len(y))]):  # none, unlabelled, singletons
+        votes = BlockVotes(y, g.indices, w, labelings, num_classes=6)
+        assert not votes.shared.any()
+        blocked = neighbourhood_prior(first, y, g.indices, w, rec, block_votes=votes)
+        np.testing.assert_allclose(blocked, plain, atol=1e-12)
 
 
 def test_block_votes_match_a_brute_force_count(small_graph):
@@ -79,6 +81,47 @@ def test_block_votes_match_a_brute_force_count(small_graph):
                     continue
                 expect[y[m]] += w[j][ids[j] == m].sum() + w[m][ids[m] == j].sum()  # forward and reverse votes
             np.testing.assert_allclose(edges[i, c], expect, atol=1e-12)
+
+
+def _brute_block_votes(y, ids, w, labelings, i):
+    """The block votes of row ``i`` into each of its neighbours, counted edge by edge."""
+    block = {i}
+    for lab in labelings:
+        if lab[i] >= 0:
+            block |= set(np.flatnonzero(lab == lab[i]).tolist())
+    out = np.zeros((ids.shape[1], 6))
+    for c, j in enumerate(ids[i]):
+        for m in block:
+            if y[m] >= 0:
+                out[c, y[m]] += w[j][ids[j] == m].sum() + w[m][ids[m] == j].sum()
+    return out
+
+
+def test_block_votes_of_a_large_pool_with_int32_ids_are_exact():
+    """60,000 rows with int32 neighbour ids, as the k-NN graph returns them: the keys of the block tables (row id
+    times the number of block codes) pass 2^31, and must not wrap. Few rows share a label; the others' block is
+    their own vote, and only the shared rows' edges are tabulated."""
+    rng = np.random.default_rng(0)
+    n, k = 60_000, 6
+    ids = (np.arange(n)[:, None] + 1 + rng.choice(n - 1, size=(n, k), replace=True)) % n
+    ids = np.sort(ids, axis=1)
+    ids[:, 1:][ids[:, 1:] == ids[:, :-1]] = -1  # repeated ids become padding
+    ids = ids.astype(np.int32)
+    w = rng.random((n, k))
+    y = rng.integers(0, 6, n)
+    y[::50] = -1
+    dups = np.full(n, -1)
+    pairs = rng.choice(n, 400, replace=False)
+    dups[pairs] = np.arange(400) // 2
+    groups = np.full(n, -1)
+    groups[n - 300:] = np.arange(300) // 3  # high row ids: their keys are the ones past 2^31
+    votes = BlockVotes(y, ids, w, [groups, dups], num_classes=6)
+    assert votes.shared.sum() == 700 and votes._dst.size < 2 * 700 * k + 700 * 4 * k  # only the shared rows' edges
+    rows = slice(n - 2000, n)
+    edges = votes.edges(rows)
+    for i in [*range(n - 300, n, 7), *pairs[pairs >= n - 2000][:20], n - 1500, n - 1001]:
+        np.testing.assert_allclose(edges[i - rows.start], _brute_block_votes(y, ids, w, [groups, dups], i),
+                                   atol=1e-12, err_msg=f"row {i}")
 
 
 def test_multi_response_pool_keeps_its_ratings_when_prompt_groups_are_given():
