@@ -200,6 +200,8 @@ def test_a_new_k_selects_again_without_curating(space, session, monkeypatch):
     assert "**Selected**: 35 of the requested 35 rows" in out.summary
     assert "curated 1 time(s), selected 2 time(s)" in out.summary
     assert out.composition_figure is not None
+    lean = space.pipeline.present(more, pool_views=False)  # what a new k redraws: not the pool-only views
+    assert lean.transition_figure is None and lean.flagged is None and lean.summary == out.summary
     with pytest.raises(ValueError, match="k=0 must be at least 1"):
         space.pipeline.reselect(session, k=0)
 
@@ -212,7 +214,10 @@ def test_changing_k_in_the_app_reselects_and_skips_until_a_run(space, session, t
     assert summary == space.app.NO_POOL and all(isinstance(v, type(gr.skip())) for v in rest)
     assert all(isinstance(v, type(gr.skip())) for v in space.app._reselect(20, session))  # k unchanged
     values = space.app._reselect(12, dataclasses.replace(session, workdir=str(tmp_path)))
-    summary, *_, parquet, jsonl, card, state = values
+    summary, transition, distribution, _, selected, flagged, parquet, jsonl, card, state = values
+    skip = type(gr.skip())
+    assert isinstance(transition, skip) and isinstance(flagged, skip)  # pool-only views stay as shown
+    assert distribution.axes and len(selected.value["data"]) == 12  # what the new subset changes is redrawn
     assert state.k == 12 and state.selections == 2 and "selected 2 time(s)" in summary
     assert all(button.interactive for button in (parquet, jsonl, card))
     assert datasets.Dataset.from_parquet(parquet.value["path"]).num_rows == 12

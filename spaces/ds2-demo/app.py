@@ -27,14 +27,20 @@ from space_pipeline import (DEFAULT_K, DEFAULT_METHOD, Session, curate, curation
                             write_downloads)
 
 
-def _show(session: Session):
-    """The values of the app's outputs for ``session`` (its downloads written to its work folder)."""
+def _show(session: Session, *, pool_views: bool = True):
+    """The values of the app's outputs for ``session`` (its downloads written to its work folder).
+
+    ``pool_views=False`` (a new ``k``) keeps the transition figure and the flagged rows shown: they depend on the
+    curated pool alone.
+    """
     import gradio as gr
 
-    out = present(session)
+    out = present(session, pool_views=pool_views)
     downloads = [gr.DownloadButton(value=path, interactive=True) for path in write_downloads(session, session.workdir)]
-    tables = [gr.Dataframe(value=frame, column_widths=column_widths(frame)) for frame in (out.selected, out.flagged)]
-    return (out.summary, out.transition_figure, out.distribution_figure, out.composition_figure, *tables,
+    selected, flagged = (gr.Dataframe(value=frame, column_widths=column_widths(frame)) if frame is not None
+                         else gr.skip() for frame in (out.selected, out.flagged))
+    transition = out.transition_figure if pool_views else gr.skip()
+    return (out.summary, transition, out.distribution_figure, out.composition_figure, selected, flagged,
             *downloads, session)
 
 
@@ -88,7 +94,7 @@ def _reselect(k, session):
         session = reselect(session, k=int(k))
     except ValueError as err:
         return (f"### {ERROR_TITLE}\n\n{err}", *(gr.skip(),) * (_OUTPUTS - 1))  # the last subset stays
-    return _show(session)
+    return _show(session, pool_views=False)
 
 
 def _forget(session) -> None:

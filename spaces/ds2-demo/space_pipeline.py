@@ -59,11 +59,11 @@ class PipelineOutput:
     """What one run of the app shows (all plain Python / NumPy / pandas, nothing Gradio-specific)."""
 
     summary: str
-    transition_figure: Any
+    transition_figure: Any  # None when left out (present(..., pool_views=False))
     distribution_figure: Any
     composition_figure: Any | None
     selected: Any  # pandas.DataFrame
-    flagged: Any  # pandas.DataFrame
+    flagged: Any  # pandas.DataFrame (None when left out)
     curated: Any  # datasets.Dataset: the pool with the curation columns added
 
 
@@ -182,8 +182,12 @@ def reselect(session: Session, *, k: int) -> Session:
     return dataclasses.replace(session, subset=subset, report=report, k=int(k), selections=session.selections + 1)
 
 
-def present(session: Session) -> PipelineOutput:
-    """The summary, figures and tables of a session's subset."""
+def present(session: Session, *, pool_views: bool = True) -> PipelineOutput:
+    """The summary, figures and tables of a session's subset.
+
+    ``pool_views=False`` leaves out what depends on the curated pool alone, the transition figure and the table
+    of flagged rows (``None``): a new ``k`` does not change them.
+    """
     curation, subset, K = session.report.curation, session.subset, session.num_classes
     labels = [str(i) for i in range(K)]
     selected = np.bincount([v for v in subset[C.CURATED_RATING] if v is not None], minlength=K)
@@ -191,14 +195,16 @@ def present(session: Session) -> PipelineOutput:
         {"raw rating": curation.counts_raw, "curated": curation.counts_curated, "selected (curated)": selected[:K]},
         labels=labels, title="Ratings: raw pool vs curated pool vs selected subset",
     )
-    transition = plots.plot_transition_matrix(curation.transition_matrix, labels=labels,
-                                              title="Estimated score transition matrix T")
+    transition = flagged = None
+    if pool_views:
+        transition = plots.plot_transition_matrix(curation.transition_matrix, labels=labels,
+                                                  title="Estimated score transition matrix T")
+        misrated = np.asarray(session.pool.with_format("numpy", columns=[C.MISRATED])[:][C.MISRATED], dtype=bool)
+        flagged = session.pool.select(np.flatnonzero(misrated)[:TABLE_ROWS])
     composition = None
     if session.group is not None:
         composition = plots.plot_composition(_count(session.pool[session.group]), _count(subset[session.group]),
                                              title=f"Subset composition by {session.group}")
-    misrated = np.asarray(session.pool.with_format("numpy", columns=[C.MISRATED])[:][C.MISRATED], dtype=bool)
-    flagged = session.pool.select(np.flatnonzero(misrated)[:TABLE_ROWS])
     runs = (f"**This session**: curated {session.curations} time(s), selected {session.selections} time(s) (a new "
             "k selects again from the curated pool, without curating again).")
     show = dict(rating_column=session.rating_column, template=session.template)
@@ -208,7 +214,7 @@ def present(session: Session) -> PipelineOutput:
         distribution_figure=distribution,
         composition_figure=composition,
         selected=table(subset, **show),
-        flagged=table(flagged, **show),
+        flagged=None if flagged is None else table(flagged, **show),
         curated=session.pool,
     )
 
