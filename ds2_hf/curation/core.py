@@ -14,7 +14,7 @@ from .config import CurationConfig
 from .diagnostics import assess_clusterability, check_audit, check_groups
 from .faithful import graph_size_needed, run_faithful
 from .long_tail import long_tail_score, reference_long_tail_score
-from .model_selection import JointSelection, select_joint, select_stage
+from .model_selection import JointSelection, rating_log_marginal, select_joint, select_stage
 from .result import CurationResult, build_report
 from .structure import EvidenceStructure, encode_labels, evidence_graph, extra_depth, prompt_gain
 
@@ -165,9 +165,8 @@ def _curate_joint(y, graph: KnnGraph, cfg: CurationConfig, timings: dict, struct
         timings["neighbourhood_prior"] = round(time.perf_counter() - t2, 3)
     degenerate_gain, candidates = sel.degenerate_gain, sel.candidates
     del sel  # frees the selected first stage and the shared-neighbour similarities when the second stage is kept
-    r = np.bincount(y[rated], minlength=K) / rated.sum()
     state, heldout_gain = choice.state, choice.heldout_gain
-    per_row = choice.heldout - np.log(np.maximum(r, 1e-12))[np.maximum(y, 0)]
+    per_row = choice.heldout - rating_log_marginal(y, K)[np.maximum(y, 0)]
     t_detect = time.perf_counter()
     q = state.posterior
     proposed = np.where(rated, q.argmax(axis=1), -1)

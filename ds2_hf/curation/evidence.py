@@ -242,6 +242,11 @@ class ArrayWeights(EdgeWeights):
         return self.weights[rows]
 
 
+def as_edge_weights(nbr_ids: np.ndarray, weights) -> EdgeWeights:
+    """``weights`` as :class:`EdgeWeights`: an (N, k) array is wrapped (:class:`ArrayWeights`), edge weights pass."""
+    return weights if isinstance(weights, EdgeWeights) else ArrayWeights(nbr_ids, weights)
+
+
 def _reciprocal_block(nbr_ids: np.ndarray, rows: slice, own: np.ndarray, weight_at, symmetric: bool) -> np.ndarray:
     """Reciprocal weights of the rows ``rows``: each neighbour ``j``'s list is searched for the row (dense, ``k^2``
     per row), and the row's forward weight in ``j``'s evidence is read where it is found."""

@@ -54,6 +54,13 @@ class JointSelection:
         return Weighting(self.k, self.alpha, self.beta, self.gamma)
 
 
+def rating_log_marginal(y: np.ndarray, num_classes: int) -> np.ndarray:
+    """``log`` of the rated rows' share of each score, shape (K,), floored at ``log 1e-12``: the baseline of every
+    held-out gain (nats per rated row over predicting each rating by the marginal)."""
+    rated = y >= 0
+    return np.log(np.maximum(np.bincount(y[rated], minlength=num_classes) / max(int(rated.sum()), 1), 1e-12))
+
+
 def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_classes: int,
                  ks: tuple[int, ...] = (10, 20, 40), alphas: tuple[float, ...] = (0.25, 0.5, 1.0),
                  betas: tuple[float, ...] = (0.0, 10.0), gammas: tuple[float, ...] = (0.0, 2.0),
@@ -87,7 +94,7 @@ def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_cl
     gammas = tuple(sorted({float(g) for g in gammas}))
     n = len(y)
     rated = y >= 0
-    marg = np.log(np.maximum(np.bincount(y[rated], minlength=K) / max(rated.sum(), 1), 1e-12))
+    marg = rating_log_marginal(y, K)
     rng = np.random.default_rng(seed)
     sel = np.sort(rng.choice(n, selection_rows, replace=False)) if n > selection_rows else np.arange(n)
     ys, ids_s, sims_s = y[sel], nbr_ids[sel], sims[sel]
@@ -108,18 +115,17 @@ def select_joint(y: np.ndarray, nbr_ids: np.ndarray, sims: np.ndarray, *, num_cl
                                 reverse=reverse)
 
     base = model_for(Weighting(ks[len(ks) // 2], 1.0, 0.0, 0.0)).fit(max_iter=max_iter)
-    best, deg_best, candidates, by_gamma = None, -np.inf, [], {}
+    deg_best, candidates, by_gamma = -np.inf, [], {}
     grid = [Weighting(k, a, b, c) for k in ks for c in gammas for a in alphas for b in betas]
     for w in progress_bar(grid, desc="joint model selection", unit="candidate", progress=progress):
         model = model_for(w)
         st = model.fit(base, max_iter=max_iter)
         g = gain(st, model)
         candidates.append([int(w.k), float(w.alpha), float(w.beta), w.gamma, round(g, 5)])
-        if best is None or g > best.heldout_gain:
-            best = Candidate(w, st, g)
         if w.gamma not in by_gamma or g > by_gamma[w.gamma].heldout_gain:
             by_gamma[w.gamma] = Candidate(w, st, g)
         deg_best = max(deg_best, gain(model.degenerate(), model))
+    best = max(by_gamma.values(), key=lambda c: c.heldout_gain)
     w = best.weighting
     st, heldout = refit_joint(y, nbr_ids, sims, best, num_classes=K, symmetric=symmetric, shared=shared,
                               max_iter=max_iter, progress=progress)
@@ -186,8 +192,7 @@ def select_stage(sel: JointSelection, y: np.ndarray, nbr_ids: np.ndarray, sims: 
     (2, True)
     """
     rated = y >= 0
-    marginal = np.bincount(y[rated], minlength=len(sel.state.p)) / max(int(rated.sum()), 1)
-    log_marginal = np.log(np.maximum(marginal, 1e-12))[y[rated]]
+    log_marginal = rating_log_marginal(y, len(sel.state.p))[y[rated]]
 
     def mean_gain(heldout: np.ndarray) -> float:
         return float(np.mean(heldout[rated] - log_marginal))
@@ -198,15 +203,16 @@ def select_stage(sel: JointSelection, y: np.ndarray, nbr_ids: np.ndarray, sims: 
     if prior is False:
         return first_stage({"used": False})
     g1 = mean_gain(sel.heldout)
-    finalists, best = [], None
-    for cand in (None, *sel.runners_up):
-        if cand is None:
-            w, first, g_first, g_sel = sel.weighting, sel.state, g1, sel.heldout_gain
-        else:
-            w, g_sel = cand.weighting, cand.heldout_gain
+    def finalist_fits():
+        """``(weighting, first stage over every row, its gain there, its gain on the selection rows)``, lazily."""
+        yield sel.weighting, sel.state, g1, sel.heldout_gain
+        for cand in sel.runners_up:
             first, heldout = refit_joint(y, nbr_ids, sims, cand, num_classes=len(sel.state.p), symmetric=symmetric,
                                          shared=sel.shared, max_iter=max_iter, progress=progress)
-            g_first = mean_gain(heldout)
+            yield cand.weighting, first, mean_gain(heldout), cand.heldout_gain
+
+    finalists, best = [], None
+    for w, first, g_first, g_sel in finalist_fits():
         ids = nbr_ids[:, : w.k]
         second = fit_neighbourhood(first, y, ids, EdgeWeights(ids, sims, w, sel.shared if w.gamma else None),
                                    symmetric=symmetric, max_iter=max_iter, blocks=blocks, progress=progress)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evidence import ArrayWeights, EdgeWeights, one_hot, progress_bar, row_blocks
+from .evidence import as_edge_weights, one_hot, progress_bar, row_blocks
 from .joint import EM_BLOCK, EPS, JointState, normalise
 
 
@@ -25,10 +25,6 @@ class NeighbourhoodFit:
     state: JointState  # T, p and posterior refitted under the neighbourhood prior; M of the first stage
     prior: np.ndarray  # (n, K) mixture of the neighbours' leave-one-out posteriors
     heldout: np.ndarray  # (n,) log P(own rating | neighbours) under this stage; nan for unrated rows
-
-
-def _edges(nbr_ids: np.ndarray, weights) -> EdgeWeights:
-    return weights if isinstance(weights, EdgeWeights) else ArrayWeights(nbr_ids, weights)
 
 
 def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, weights,
@@ -55,7 +51,7 @@ def neighbourhood_prior(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, w
     ``i``'s prompt or text do not reach ``pi_i`` through its neighbours. ``progress`` shows a bar of the blocks.
     """
     n = nbr_ids.shape[0]
-    edges = _edges(nbr_ids, weights)
+    edges = as_edge_weights(nbr_ids, weights)
     # exact log-posteriors: with strong weights a neighbour's vote can outweigh what q itself underflowed to
     log_q = first.log_posterior if first.log_posterior is not None else np.log(np.maximum(first.posterior, 1e-300))
     neg_log_M = -np.log(first.M).T  # row y = -log M[:, y]
@@ -156,12 +152,14 @@ def fit_neighbourhood(first: JointState, y: np.ndarray, nbr_ids: np.ndarray, wei
     True
     """
     K = len(first.p)
-    edges = _edges(nbr_ids, weights)
+    edges = as_edge_weights(nbr_ids, weights)
     block_votes = None
     if blocks and any(b is not None for b in blocks):
         from .structure import BlockVotes
 
         block_votes = BlockVotes(y, nbr_ids, edges, list(blocks), num_classes=K, symmetric=symmetric)
+        if not block_votes.shared.any():  # every block is its row alone: the plain leave-one-out
+            block_votes = None
     prior = neighbourhood_prior(first, y, nbr_ids, edges, symmetric=symmetric, block_votes=block_votes,
                                 progress=progress)
     T, ll, it = refit_under_prior(prior, y, first.T, max_iter=max_iter, tol=tol)

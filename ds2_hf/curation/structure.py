@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..knn import KnnGraph
-from .evidence import ArrayWeights, EdgeWeights, row_blocks
+from .evidence import as_edge_weights, row_blocks
 
 
 def encode_labels(labels, n: int, *, name: str) -> np.ndarray | None:
@@ -206,7 +206,7 @@ class BlockVotes:
                  num_classes: int, symmetric: bool = True) -> None:
         n, k = nbr_ids.shape
         self.K, self.nbr_ids, self.y, self.symmetric = num_classes, nbr_ids, y, symmetric
-        self.weights = weights if isinstance(weights, EdgeWeights) else ArrayWeights(nbr_ids, weights)
+        self.weights = as_edge_weights(nbr_ids, weights)
         labelings = [b for b in blocks if b is not None]
         self.shared = np.zeros(n, bool)  # rows whose block holds another row
         for lab in labelings:
